@@ -1,0 +1,118 @@
+#pragma once
+// The built-in primitives: one Kernel slot per forward or backward pass. Callers allocate outputs
+// (4-D activations channels-last via Tensor::empty_activation); kernels check shapes, dtypes and devices
+// and fill them. Every slot has a ref implementation (backends/ref/) and a cpu one (backends/cpu/).
+#include <cstdint>
+#include <vector>
+
+#include "backends/dispatch.h"
+
+namespace collapse {
+
+struct Conv2dParams {
+  int64_t stride = 1;
+  int64_t padding = 0;
+};
+// Output spatial size of a convolution or pooling window.
+inline int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding) {
+  return (in + 2 * padding - kernel) / stride + 1;
+}
+
+struct Pool2dParams {
+  int64_t kernel = 2;
+  int64_t stride = 2;
+  int64_t padding = 0;
+};
+
+// ---- convolution: x [N,Ci,H,W], w [Co,Ci,kh,kw] (row-major, "oihw"), b [Co] or undefined, y [N,Co,Ho,Wo]
+using Conv2dForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y);
+using Conv2dBackwardDataFn = void(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx);
+// Writes dw (and db when defined); does not accumulate.
+using Conv2dBackwardWeightsFn = void(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db);
+inline Kernel<Conv2dForwardFn> conv2d_forward{"conv2d_forward"};
+inline Kernel<Conv2dBackwardDataFn> conv2d_backward_data{"conv2d_backward_data"};
+inline Kernel<Conv2dBackwardWeightsFn> conv2d_backward_weights{"conv2d_backward_weights"};
+
+// ---- batch norm over [N,C,H,W] or [N,C]; statistics per channel.
+// Training: normalises with the batch statistics, writes save_mean/save_var (biased batch variance, [C])
+// and updates running_mean/running_var in place (momentum as PyTorch: r = (1-m) r + m batch, running var
+// from the unbiased batch variance).
+using BatchNormForwardTrainFn = void(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                                     Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& save_mean,
+                                     Tensor& save_var);
+using BatchNormForwardEvalFn = void(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& y);
+// Backward of the training-mode forward.
+using BatchNormBackwardFn = void(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
+                                 const Tensor& save_var, double eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+inline Kernel<BatchNormForwardTrainFn> batch_norm_forward_train{"batch_norm_forward_train"};
+inline Kernel<BatchNormForwardEvalFn> batch_norm_forward_eval{"batch_norm_forward_eval"};
+inline Kernel<BatchNormBackwardFn> batch_norm_backward{"batch_norm_backward"};
+
+// ---- pooling. The workspace is whatever the backend needs to route max-pool gradients (argmax indices
+// for ref, oneDNN's opaque workspace for cpu); forward allocates it when `workspace` is undefined.
+using MaxPool2dForwardFn = void(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& workspace);
+using MaxPool2dBackwardFn = void(const Tensor& dy, const Tensor& workspace, const Pool2dParams& p, Tensor& dx);
+// Average pooling counts padded positions (PyTorch's count_include_pad=True).
+using AvgPool2dForwardFn = void(const Tensor& x, const Pool2dParams& p, Tensor& y);
+using AvgPool2dBackwardFn = void(const Tensor& dy, const Pool2dParams& p, Tensor& dx);
+inline Kernel<MaxPool2dForwardFn> max_pool2d_forward{"max_pool2d_forward"};
+inline Kernel<MaxPool2dBackwardFn> max_pool2d_backward{"max_pool2d_backward"};
+inline Kernel<AvgPool2dForwardFn> avg_pool2d_forward{"avg_pool2d_forward"};
+inline Kernel<AvgPool2dBackwardFn> avg_pool2d_backward{"avg_pool2d_backward"};
+
+// ---- global average pool: x [N,C,H,W] -> y [N,C]
+using GlobalAvgPoolForwardFn = void(const Tensor& x, Tensor& y);
+using GlobalAvgPoolBackwardFn = void(const Tensor& dy, Tensor& dx);
+inline Kernel<GlobalAvgPoolForwardFn> global_avg_pool_forward{"global_avg_pool_forward"};
+inline Kernel<GlobalAvgPoolBackwardFn> global_avg_pool_backward{"global_avg_pool_backward"};
+
+// ---- linear: x [N,K], w [M,K], b [M] or undefined, y [N,M] = x wᵀ + b
+using LinearForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
+using LinearBackwardDataFn = void(const Tensor& dy, const Tensor& w, Tensor& dx);
+using LinearBackwardWeightsFn = void(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db);
+inline Kernel<LinearForwardFn> linear_forward{"linear_forward"};
+inline Kernel<LinearBackwardDataFn> linear_backward_data{"linear_backward_data"};
+inline Kernel<LinearBackwardWeightsFn> linear_backward_weights{"linear_backward_weights"};
+
+// ---- ReLU; backward uses the forward's output (y > 0), so dy passes where the input was positive.
+using ReluForwardFn = void(const Tensor& x, Tensor& y);
+using ReluBackwardFn = void(const Tensor& dy, const Tensor& y, Tensor& dx);
+inline Kernel<ReluForwardFn> relu_forward{"relu_forward"};
+inline Kernel<ReluBackwardFn> relu_backward{"relu_backward"};
+
+// ---- elementwise: y = a + b (same shape); acc += alpha * x (gradient accumulation); y = alpha * x
+using AddFn = void(const Tensor& a, const Tensor& b, Tensor& y);
+using AxpyFn = void(double alpha, const Tensor& x, Tensor& acc);
+using ScaleFn = void(double alpha, const Tensor& x, Tensor& y);
+inline Kernel<AddFn> add_forward{"add_forward"};
+inline Kernel<AxpyFn> axpy{"axpy"};
+inline Kernel<ScaleFn> scale{"scale"};
+
+// ---- concatenation along channels (dim 1) of 4-D or 2-D tensors; backward is a slice copy (Tensor::copy_).
+using ConcatForwardFn = void(const std::vector<Tensor>& xs, Tensor& y);
+inline Kernel<ConcatForwardFn> concat_channels_forward{"concat_channels_forward"};
+
+// ---- fused log-softmax + cross-entropy, mean over the batch: logits [N,C], labels int64 [N].
+// Forward writes loss [1] and the softmax probabilities [N,C] (saved for backward).
+using CrossEntropyForwardFn = void(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs);
+// dlogits = dloss * (probs - onehot(labels)) / N
+using CrossEntropyBackwardFn = void(const Tensor& probs, const Tensor& labels, double dloss, Tensor& dlogits);
+inline Kernel<CrossEntropyForwardFn> cross_entropy_forward{"cross_entropy_forward"};
+inline Kernel<CrossEntropyBackwardFn> cross_entropy_backward{"cross_entropy_backward"};
+
+// ---- SGD with momentum, PyTorch semantics, over all parameters at once:
+//   g = grad + weight_decay * p;  v = momentum * v + g (v = g on the first step);
+//   p -= lr * (nesterov ? g + momentum * v : v)
+struct SgdParams {
+  double lr = 0.1;
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+  bool first_step = false;  // momentum buffers are initialised to g, as torch.optim.SGD does
+};
+using SgdUpdateFn = void(std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                         std::vector<Tensor>& momentum_buffers, const SgdParams& p);
+inline Kernel<SgdUpdateFn> sgd_update{"sgd_update"};
+
+}  // namespace collapse
