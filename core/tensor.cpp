@@ -35,6 +35,20 @@ Shape channels_last_strides(const Shape& shape) {
   return {H * W * C, 1, W * C, C};
 }
 
+namespace {
+// Strides of size-1 dimensions never matter: [N,C,1,1] is both row-major and channels-last.
+bool same_layout(const Shape& shape, const Shape& a, const Shape& b) {
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] > 1 && a[d] != b[d]) return false;
+  return true;
+}
+}  // namespace
+
+bool Tensor::is_contiguous() const { return same_layout(shape_, strides_, contiguous_strides(shape_)); }
+bool Tensor::is_channels_last() const {
+  return dim() == 4 && same_layout(shape_, strides_, channels_last_strides(shape_));
+}
+
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device, MemoryFormat format) {
   for (int64_t d : shape) COLLAPSE_CHECK(d >= 0, "Tensor::empty: negative size in shape ", shape_str(shape));
   Tensor t;
@@ -184,7 +198,7 @@ void cpu_copy_same_dtype(Tensor& dst, const Tensor& src) {
   const size_t es = dtype_size(dst.dtype());
   char* d = static_cast<char*>(dst.raw_data());
   const char* s = static_cast<const char*>(src.raw_data());
-  if (dst.strides() == src.strides() && dst.is_dense()) {
+  if (dst.is_dense() && ((dst.is_contiguous() && src.is_contiguous()) || (dst.is_channels_last() && src.is_channels_last()))) {
     std::memcpy(d, s, dst.nbytes());
     return;
   }
@@ -228,7 +242,7 @@ void Tensor::copy_(const Tensor& src) {
   }
   // Across devices: bring the source to the destination's dtype and layout on the host side, then
   // one bulk transfer.
-  if (dtype_ == src.dtype_ && strides_ == src.strides_ && is_dense()) {
+  if (dtype_ == src.dtype_ && is_dense() && ((is_contiguous() && src.is_contiguous()) || (is_channels_last() && src.is_channels_last()))) {
     DeviceType t = device_.is_cuda() ? DeviceType::cuda : src.device_.type;
     device_allocator(t).copy(raw_data(), device_, src.raw_data(), src.device_, nbytes());
     return;

@@ -59,8 +59,8 @@ class Tensor {
   void* raw_data() const;
   template <class T> T* data() const;  // checks the dtype
 
-  bool is_contiguous() const { return strides_ == contiguous_strides(shape_); }
-  bool is_channels_last() const { return dim() == 4 && strides_ == channels_last_strides(shape_); }
+  bool is_contiguous() const;     // row-major (strides of size-1 dims ignored)
+  bool is_channels_last() const;  // 4-D NHWC in memory (strides of size-1 dims ignored)
   // True when the elements fill one dense block of memory in some order (either layout above).
   bool is_dense() const { return is_contiguous() || is_channels_last(); }
   bool stride_c_is_one() const;  // 4-D with unit channel stride (channels-last, possibly a channel slice)

@@ -1,0 +1,30 @@
+#pragma once
+// The differentiable ops. Each lives in autograd/ops/<op>.cpp: its forward calls the backend kernels of
+// backends/kernels.h, and its Node saves what the backward kernels need.
+#include <vector>
+
+#include "autograd/variable.h"
+#include "backends/kernels.h"
+
+namespace collapse {
+
+// x [N,Ci,H,W], w [Co,Ci,k,k], b [Co] or undefined. The input's gradient is computed only when x needs
+// one (the first layer's backward-data pass is skipped).
+Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p);
+// Batch norm over dim 1 of [N,C,H,W] or [N,C]. Training: batch statistics, running stats updated in
+// place. Evaluation: running statistics, and gradients flow as through an affine map.
+Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
+                    Tensor& running_var, bool training, double momentum, double eps);
+Variable relu(const Variable& x);
+Variable max_pool2d(const Variable& x, const Pool2dParams& p);
+Variable avg_pool2d(const Variable& x, const Pool2dParams& p);
+Variable global_avg_pool(const Variable& x);  // [N,C,H,W] -> [N,C]
+Variable linear(const Variable& x, const Variable& w, const Variable& b);  // x [N,K], w [M,K] -> [N,M]
+Variable add(const Variable& a, const Variable& b);
+Variable mul_scalar(const Variable& x, double alpha);
+Variable concat_channels(const std::vector<Variable>& xs);
+Variable flatten(const Variable& x);  // [N, d1, d2, ...] -> [N, d1*d2*...] in row-major (C,H,W) order
+// Mean cross-entropy of logits [N,C] against int64 labels [N]; a one-element output.
+Variable cross_entropy(const Variable& logits, const Tensor& labels);
+
+}  // namespace collapse

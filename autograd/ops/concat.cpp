@@ -1,0 +1,44 @@
+#include "autograd/functional.h"
+#include "autograd/node.h"
+
+namespace collapse {
+namespace {
+struct ConcatNode final : Node {
+  std::vector<int64_t> channels;
+  const char* name() const override { return "concat_channels"; }
+  // Each input's gradient is its channel slice of dy (a strided view copied into a dense tensor).
+  std::vector<Tensor> backward(const Tensor& dy) override {
+    std::vector<Tensor> g(channels.size());
+    int64_t start = 0;
+    for (size_t i = 0; i < channels.size(); ++i) {
+      if (needs_input_grad(i)) g[i] = dy.narrow(1, start, channels[i]).clone();
+      start += channels[i];
+    }
+    return g;
+  }
+};
+}  // namespace
+
+Variable concat_channels(const std::vector<Variable>& xs) {
+  COLLAPSE_CHECK(!xs.empty(), "concat_channels: no inputs");
+  const Tensor& first = xs[0].data();
+  std::vector<Tensor> tensors;
+  Shape out_shape = first.shape();
+  out_shape[1] = 0;
+  auto node = std::make_shared<ConcatNode>();
+  for (const auto& v : xs) {
+    const Tensor& t = v.data();
+    Shape expect = first.shape();
+    expect[1] = t.dim() > 1 ? t.size(1) : -1;
+    COLLAPSE_CHECK(t.shape() == expect && t.dtype() == first.dtype() && t.device() == first.device(),
+                   "concat_channels: input ", t.str(), " does not match ", first.str(), " outside dim 1");
+    out_shape[1] += t.size(1);
+    node->channels.push_back(t.size(1));
+    tensors.push_back(t);
+  }
+  Tensor y = Tensor::empty_activation(out_shape, first.dtype(), first.device());
+  concat_channels_forward(first, tensors, y);
+  return attach_node(std::move(y), xs, std::move(node));
+}
+
+}  // namespace collapse

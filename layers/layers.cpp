@@ -1,0 +1,68 @@
+#include "layers/layers.h"
+
+#include <cmath>
+
+#include "core/init.h"
+
+namespace collapse {
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t padding, bool with_bias,
+               Generator& gen)
+    : Module("Conv2d"), params{stride, padding} {
+  COLLAPSE_CHECK(in_channels > 0 && out_channels > 0 && kernel > 0 && stride > 0 && padding >= 0,
+                 "Conv2d: bad configuration in=", in_channels, " out=", out_channels, " kernel=", kernel,
+                 " stride=", stride, " padding=", padding);
+  weight = register_parameter("weight", Tensor::empty({out_channels, in_channels, kernel, kernel}));
+  kaiming_normal_fan_out(weight.data(), gen);
+  if (with_bias) bias = register_parameter("bias", Tensor::zeros({out_channels}));
+}
+
+Variable Conv2d::forward(const Variable& x) { return conv2d(x, weight, bias, params); }
+
+Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool with_bias) : Module("Linear") {
+  COLLAPSE_CHECK(in_features > 0 && out_features > 0, "Linear: bad sizes in=", in_features, " out=", out_features);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
+  weight = register_parameter("weight", Tensor::empty({out_features, in_features}));
+  uniform_(weight.data(), bound, gen);
+  if (with_bias) {
+    bias = register_parameter("bias", Tensor::empty({out_features}));
+    uniform_(bias.data(), bound, gen);
+  }
+}
+
+Variable Linear::forward(const Variable& x) { return linear(x, weight, bias); }
+
+BatchNorm::BatchNorm(const char* type_name, int64_t c, double eps_, double momentum_)
+    : Module(type_name),
+      weight(register_parameter("weight", Tensor::full({c}, 1.0))),
+      bias(register_parameter("bias", Tensor::zeros({c}))),
+      running_mean(register_buffer("running_mean", Tensor::zeros({c}))),
+      running_var(register_buffer("running_var", Tensor::full({c}, 1.0))),
+      num_batches_tracked(register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64))),
+      eps(eps_),
+      momentum(momentum_) {}
+
+Variable BatchNorm::forward(const Variable& x) {
+  if (is_training()) {
+    // A host-side counter: num_batches_tracked is bookkeeping only (momentum is fixed), kept for parity.
+    if (num_batches_tracked.device().is_cpu()) num_batches_tracked.data<int64_t>()[0] += 1;
+  }
+  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+Sequential::Sequential(std::initializer_list<ModulePtr> modules) : Module("Sequential") {
+  for (auto& m : modules) add(m);
+}
+
+Sequential& Sequential::add(ModulePtr module, const std::string& name) {
+  register_module(name.empty() ? std::to_string(children().size()) : name, std::move(module));
+  return *this;
+}
+
+Variable Sequential::forward(const Variable& x) {
+  Variable h = x;
+  for (auto& [name, m] : children()) h = (*m)(h);
+  return h;
+}
+
+}  // namespace collapse

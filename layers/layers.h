@@ -1,0 +1,96 @@
+#pragma once
+// The built-in layers. Each is a small Module over one op of autograd/functional.h; a new layer is one
+// more class like these (docs/extending.md).
+#include <initializer_list>
+
+#include "autograd/functional.h"
+#include "core/rng.h"
+#include "layers/module.h"
+
+namespace collapse {
+
+class Conv2d : public Module {
+ public:
+  // Weight [out, in, k, k], kaiming-normal (fan_out, ReLU) as torchvision; bias (optional) zero.
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t padding, bool bias,
+         Generator& gen);
+  Variable forward(const Variable& x) override;
+  Variable weight, bias;
+  Conv2dParams params;
+};
+
+class Linear : public Module {
+ public:
+  // PyTorch's default: weight and bias ~ U(±1/√in_features).
+  Linear(int64_t in_features, int64_t out_features, Generator& gen, bool bias = true);
+  Variable forward(const Variable& x) override;
+  Variable weight, bias;
+};
+
+// BatchNorm over dim 1 of [N,C,H,W] (BatchNorm2d) or [N,C] (BatchNorm1d): weight 1, bias 0, running mean 0,
+// running var 1, momentum 0.1, eps 1e-5, as PyTorch. num_batches_tracked is kept for torchvision parity.
+class BatchNorm : public Module {
+ public:
+  BatchNorm(const char* type_name, int64_t num_features, double eps = 1e-5, double momentum = 0.1);
+  Variable forward(const Variable& x) override;
+  Variable weight, bias;
+  Tensor& running_mean;
+  Tensor& running_var;
+  Tensor& num_batches_tracked;
+  double eps, momentum;
+};
+struct BatchNorm2d : BatchNorm {
+  explicit BatchNorm2d(int64_t c) : BatchNorm("BatchNorm2d", c) {}
+};
+struct BatchNorm1d : BatchNorm {
+  explicit BatchNorm1d(int64_t c) : BatchNorm("BatchNorm1d", c) {}
+};
+
+struct ReLU : Module {
+  ReLU() : Module("ReLU") {}
+  Variable forward(const Variable& x) override { return relu(x); }
+};
+
+struct MaxPool2d : Module {
+  explicit MaxPool2d(int64_t kernel, int64_t stride = -1, int64_t padding = 0)
+      : Module("MaxPool2d"), params{kernel, stride < 0 ? kernel : stride, padding} {}
+  Variable forward(const Variable& x) override { return max_pool2d(x, params); }
+  Pool2dParams params;
+};
+
+struct AvgPool2d : Module {
+  explicit AvgPool2d(int64_t kernel, int64_t stride = -1, int64_t padding = 0)
+      : Module("AvgPool2d"), params{kernel, stride < 0 ? kernel : stride, padding} {}
+  Variable forward(const Variable& x) override { return avg_pool2d(x, params); }
+  Pool2dParams params;
+};
+
+// [N,C,H,W] -> [N,C] (torchvision's AdaptiveAvgPool2d(1) followed by flatten).
+struct GlobalAvgPool : Module {
+  GlobalAvgPool() : Module("GlobalAvgPool") {}
+  Variable forward(const Variable& x) override { return global_avg_pool(x); }
+};
+
+struct Flatten : Module {
+  Flatten() : Module("Flatten") {}
+  Variable forward(const Variable& x) override { return flatten(x); }
+};
+
+struct Identity : Module {
+  Identity() : Module("Identity") {}
+  Variable forward(const Variable& x) override { return x; }
+};
+
+// Children named "0", "1", ... run in order.
+class Sequential : public Module {
+ public:
+  Sequential() : Module("Sequential") {}
+  Sequential(std::initializer_list<ModulePtr> modules);
+  // Appends under the next index, or under `name` when given.
+  Sequential& add(ModulePtr module, const std::string& name = "");
+  Variable forward(const Variable& x) override;
+  size_t size() const { return children().size(); }
+  Module& at(size_t i) const { return *children().at(i).second; }
+};
+
+}  // namespace collapse
