@@ -43,7 +43,7 @@ void TerminalPhaseTracker::observe(int epoch, double train_error) {
 Trainer::Trainer(Network& model, SGD& optimizer, MultiStepLR schedule, TrainerOptions options)
     : model_(model), optimizer_(optimizer), schedule_(std::move(schedule)), options_(options) {}
 
-EpochResult Trainer::train_epoch(int epoch, BatchSource& train) {
+EpochResult Trainer::train_epoch(int epoch, DataLoader& train) {
   EpochResult r;
   r.epoch = epoch;
   r.lr = schedule_.lr_for_epoch(epoch);
@@ -74,7 +74,7 @@ EpochResult Trainer::train_epoch(int epoch, BatchSource& train) {
     }
   }
   COLLAPSE_CHECK(steps > 0, "train_epoch: the training set gave no full batch (fewer examples than batch size ",
-                 train.batch_size(), "?)");
+                 train.options().batch_size, "?)");
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   r.loss = loss_sum / static_cast<double>(steps);
   r.error = static_cast<double>(errors) / static_cast<double>(r.images);
@@ -87,7 +87,7 @@ EpochResult Trainer::train_epoch(int epoch, BatchSource& train) {
   return r;
 }
 
-EvalResult Trainer::evaluate(BatchSource& source) {
+EvalResult Trainer::evaluate(DataLoader& source) {
   NoGradGuard no_grad;
   model_.eval();
   source.start_epoch(0);

@@ -7,26 +7,11 @@
 #include <optional>
 #include <string>
 
+#include "data/data_loader.h"
 #include "layers/models/network.h"
 #include "optim/sgd.h"
 
 namespace collapse {
-
-struct Batch {
-  Tensor images;  // [B,C,H,W] float32, channels-last
-  Tensor labels;  // [B] int64
-};
-
-// A source of batches, epoch by epoch (the data module's loaders implement it). The order of an epoch
-// must depend only on the epoch number, so that a resumed run sees the batches the uninterrupted one saw.
-class BatchSource {
- public:
-  virtual ~BatchSource() = default;
-  virtual void start_epoch(int64_t epoch) = 0;
-  virtual bool next(Batch& batch) = 0;  // false at the end of the epoch
-  virtual int64_t batches_per_epoch() const = 0;
-  virtual int64_t batch_size() const = 0;
-};
 
 struct EpochResult {
   int epoch = 0;
@@ -70,9 +55,9 @@ class Trainer {
  public:
   Trainer(Network& model, SGD& optimizer, MultiStepLR schedule, TrainerOptions options);
   // One epoch (1-based) of SGD over `train` at the schedule's learning rate.
-  EpochResult train_epoch(int epoch, BatchSource& train);
+  EpochResult train_epoch(int epoch, DataLoader& train);
   // Loss and error of the model in eval mode over a whole source, without building graphs.
-  EvalResult evaluate(BatchSource& source);
+  EvalResult evaluate(DataLoader& source);
 
   Network& model() { return model_; }
   SGD& optimizer() { return optimizer_; }

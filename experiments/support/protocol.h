@@ -1,0 +1,47 @@
+#pragma once
+// The paper's protocol as defaults (NEURAL_COLLAPSE.md §1–3): every setting of one nc-experiment run,
+// resolved from the dataset when the user leaves it out, and written to config.json.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace collapse::experiment {
+
+struct ExperimentConfig {
+  std::string dataset = "fashion-mnist";
+  std::string data_root = "../shared/datasets";
+  std::string arch = "resnet";
+  int depth = 0;               // 0: the paper's depth for (dataset, arch)
+  double width = 1.0;
+  int64_t per_class = -1;      // -1: the paper's count for the dataset; 0: all
+  int64_t test_per_class = 0;  // 0: the whole test set
+  int epochs = 350;
+  double lr = 0.0679;
+  double momentum = 0.9;
+  double weight_decay = -1;    // -1: 5e-4 (ImageNet 1e-4)
+  int64_t batch_size = 0;      // 0: 128 (ImageNet 256)
+  std::vector<int> lr_milestones;   // empty: E/3 and 2E/3 (ImageNet E/2, 3E/4)
+  std::vector<int> measure_epochs;  // empty: the notebook's log-like list scaled to `epochs`, plus 0
+  uint64_t seed = 0;
+  int threads = 0;             // 0: OpenMP's default
+  std::string device = "cpu";
+  std::string out;             // empty: runs/<dataset>-<arch><depth>-w<width>-s<seed>
+  bool resume = false;
+  bool export_features = false;
+  bool quiet = false;
+  bool keep_checkpoints = false;
+  double tpt_accuracy = 0;     // 0: 0.999 (ImageNet 0.996)
+};
+
+// Fills every "use the default" field from the dataset and epochs; throws collapse::Error on bad values.
+void resolve_defaults(ExperimentConfig& config);
+// The paper's depth for a dataset and family (the table of NEURAL_COLLAPSE.md §1).
+int paper_depth(const std::string& dataset, const std::string& arch);
+// The notebook's measurement epochs for 350 epochs, scaled to `epochs`, deduplicated, with 0 first.
+std::vector<int> default_measure_epochs(int epochs);
+
+nlohmann::json to_json(const ExperimentConfig& config);
+
+}  // namespace collapse::experiment

@@ -1,0 +1,102 @@
+#include "nc/model_analysis.h"
+
+#include <filesystem>
+
+#include "nc/collapse_analyzer.h"
+#include "nc/npy.h"
+
+namespace collapse::nc {
+
+void collect_features(Network& model, DataLoader& loader, Device device, const FeatureSink& sink) {
+  const bool was_training = model.is_training();
+  NoGradGuard no_grad;
+  model.eval();
+  Tensor features, logits;
+  HookHandle hook = model.classifier().register_forward_hook([&](Module&, const Variable& in, const Variable& out) {
+    features = in.data();
+    logits = out.data();
+  });
+  loader.start_epoch(0);
+  Batch batch;
+  try {
+    while (loader.next(batch)) {
+      model(Variable(batch.images.to(device)));
+      COLLAPSE_CHECK(features.defined() && features.dim() == 2, "analyze: the classifier's input is not [N, p] (",
+                     features.str(), ")");
+      sink(features.to(Device::cpu()).contiguous(), batch.labels, logits.to(Device::cpu()).contiguous());
+      features = logits = Tensor();
+    }
+  } catch (...) {
+    hook.remove();
+    model.train(was_training);
+    throw;
+  }
+  hook.remove();
+  model.train(was_training);
+}
+
+namespace {
+// Accumulates a split's features for --export-features (the only place an N×p buffer exists).
+struct SplitExport {
+  std::vector<float> features, logits;
+  std::vector<int64_t> labels;
+  int64_t dim = 0, classes = 0;
+  void add(const Tensor& f, const Tensor& y, const Tensor& z) {
+    dim = f.size(1);
+    classes = z.size(1);
+    features.insert(features.end(), f.data<float>(), f.data<float>() + f.numel());
+    logits.insert(logits.end(), z.data<float>(), z.data<float>() + z.numel());
+    labels.insert(labels.end(), y.data<int64_t>(), y.data<int64_t>() + y.numel());
+  }
+  void write(const std::filesystem::path& dir, const std::string& prefix) const {
+    const auto n = static_cast<int64_t>(labels.size());
+    write_npy((dir / (prefix + "features.npy")).string(), features.data(), {n, dim});
+    write_npy((dir / (prefix + "labels.npy")).string(), labels.data(), {n});
+    write_npy((dir / (prefix + "logits.npy")).string(), logits.data(), {n, classes});
+  }
+};
+}  // namespace
+
+CollapseMetrics analyze_model(Network& model, DataLoader& train, DataLoader* test, const AnalysisOptions& options) {
+  Linear& classifier = model.classifier();
+  const Tensor w = classifier.weight.data().to(Device::cpu()).contiguous().to(DType::f32);
+  const int64_t classes = w.size(0), dim = w.size(1);
+  CollapseAnalyzer analyzer(classes, dim);
+  const bool exporting = !options.export_dir.empty();
+  SplitExport train_export, test_export;
+
+  collect_features(model, train, options.device, [&](const Tensor& h, const Tensor& y, const Tensor&) {
+    analyzer.add_means_batch(h.data<float>(), y.data<int64_t>(), h.size(0));
+  });
+  analyzer.finish_means();
+  collect_features(model, train, options.device, [&](const Tensor& h, const Tensor& y, const Tensor& z) {
+    analyzer.add_second_pass_batch(h.data<float>(), y.data<int64_t>(), z.data<float>(), h.size(0));
+    if (exporting) train_export.add(h, y, z);
+  });
+  if (test)
+    collect_features(model, *test, options.device, [&](const Tensor& h, const Tensor& y, const Tensor& z) {
+      analyzer.add_test_batch(h.data<float>(), y.data<int64_t>(), z.data<float>(), h.size(0));
+      if (exporting) test_export.add(h, y, z);
+    });
+  if (exporting) {
+    const std::filesystem::path dir(options.export_dir);
+    std::filesystem::create_directories(dir);
+    train_export.write(dir, "train_");
+    if (test) test_export.write(dir, "test_");
+    write_npy((dir / "weights.npy").string(), w.data<float>(), {classes, dim});
+    if (classifier.bias.defined()) {
+      const Tensor b = classifier.bias.data().to(Device::cpu()).contiguous().to(DType::f32);
+      write_npy((dir / "bias.npy").string(), b.data<float>(), {classes});
+    }
+  }
+  return analyzer.compute_metrics(w.data<float>(), options.weight_decay_term);
+}
+
+double weight_decay_term(Module& model, double weight_decay) {
+  double sq = 0;
+  for (auto& p : model.parameters())
+    for (double v : p.data().to_double_vector()) sq += v * v;
+  return 0.5 * weight_decay * sq;
+}
+
+}  // namespace collapse::nc
