@@ -45,7 +45,8 @@ struct Kernel {
     return f;
   }
   bool has(Impl i) const { return impls[static_cast<int>(i)] != nullptr; }
-  // Calls the implementation chosen for `t`.
+  // Calls the implementation chosen for `t`, which only selects the backend and is not passed on:
+  //   conv2d_forward(x, x, w, b, params, y)  runs the backend of x with arguments (x, w, b, params, y).
   template <class... Args>
   decltype(auto) operator()(const Tensor& t, Args&&... args) const {
     return get(impl_for(t))(std::forward<Args>(args)...);

@@ -2,6 +2,8 @@
 // The built-in primitives: one Kernel slot per forward or backward pass. Callers allocate outputs
 // (4-D activations channels-last via Tensor::empty_activation); kernels check shapes, dtypes and devices
 // and fill them. Every slot has a ref implementation (backends/ref/) and a cpu one (backends/cpu/).
+// Optional tensors (a bias, its gradient) are passed undefined (Tensor()); batch-norm gamma and beta are
+// required. Max-pool workspaces are private to the backend that wrote them.
 #include <cstdint>
 #include <vector>
 
@@ -13,9 +15,11 @@ struct Conv2dParams {
   int64_t stride = 1;
   int64_t padding = 0;
 };
-// Output spatial size of a convolution or pooling window.
+// Output spatial size of a convolution or pooling window; 0 when the window does not fit even once
+// (plain integer division would round (2 - 3)/2 + 1 up to 1).
 inline int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding) {
-  return (in + 2 * padding - kernel) / stride + 1;
+  const int64_t span = in + 2 * padding - kernel;
+  return span < 0 ? 0 : span / stride + 1;
 }
 
 struct Pool2dParams {
