@@ -98,7 +98,7 @@ void Variable::set_requires_grad(bool r) {
   impl_->requires_grad = r;
 }
 
-void Variable::backward(const Tensor& seed) const {
+void Variable::backward(const Tensor& seed, bool retain_graph) const {
   COLLAPSE_CHECK(defined(), "backward: undefined variable");
   COLLAPSE_CHECK(requires_grad(), "backward: the output does not require a gradient (no input asked for one, or it "
                                   "was computed under NoGradGuard)");
@@ -138,7 +138,7 @@ void Variable::backward(const Tensor& seed) const {
     Tensor grad_out = std::move(it->second.grad);
     pending.erase(it);
     std::vector<Tensor> grads = n->backward(grad_out);
-    n->release_saved();
+    if (!retain_graph) n->release_saved();
     COLLAPSE_CHECK(grads.size() == n->next.size(), n->name(), " backward returned ", grads.size(),
                    " gradients for ", n->next.size(), " inputs");
     for (size_t i = 0; i < grads.size(); ++i) {

@@ -38,7 +38,9 @@ class Variable {
   const std::shared_ptr<VariableImpl>& impl() const { return impl_; }
 
   // Backpropagates from this variable. A one-element output needs no seed (it defaults to 1).
-  void backward(const Tensor& seed = Tensor()) const;
+  // Saved tensors are freed as the pass goes unless retain_graph is set (several backward passes through
+  // one graph, e.g. one per logit for DeepFool).
+  void backward(const Tensor& seed = Tensor(), bool retain_graph = false) const;
 
   // A leaf sharing the data, cut from the graph.
   Variable detach() const { return Variable(impl_->data, false); }

@@ -104,3 +104,11 @@ TEST(Autograd, BackwardOfNonScalarNeedsASeed) {
   Variable x = leaf({1.0, 2.0});
   EXPECT_THROW(mul_scalar(x, 2.0).backward(), Error);
 }
+
+TEST(Autograd, RetainGraphAllowsASecondBackward) {
+  Variable x = leaf({1.0, -2.0});
+  Variable y = relu(mul_scalar(x, 3.0));
+  y.backward(Tensor::full({1, 2}, 1.0, DType::f64), /*retain_graph=*/true);
+  y.backward(Tensor::full({1, 2}, 1.0, DType::f64));
+  EXPECT_EQ(x.grad().to_double_vector(), (std::vector<double>{6, 0}));
+}
