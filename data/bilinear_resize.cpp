@@ -1,0 +1,106 @@
+#include "data/bilinear_resize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/error.h"
+
+namespace collapse {
+
+namespace {
+
+constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's PRECISION_BITS for 8-bit images
+
+// The input samples and weights behind each output index along one axis (Pillow's precompute_coeffs
+// followed by normalize_coeffs_8bpc).
+struct Taps {
+  int64_t ksize = 0;
+  std::vector<int64_t> first, count;
+  std::vector<int32_t> weights;  // out_size x ksize
+};
+
+Taps compute_taps(int64_t in_size, int64_t out_size) {
+  const double scale = static_cast<double>(in_size) / static_cast<double>(out_size);
+  const double filter_scale = std::max(scale, 1.0);
+  const double support = 1.0 * filter_scale;  // the triangle filter's support is 1
+  Taps t;
+  t.ksize = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  t.first.resize(out_size);
+  t.count.resize(out_size);
+  t.weights.assign(static_cast<size_t>(out_size * t.ksize), 0);
+  std::vector<double> k(static_cast<size_t>(t.ksize));
+  for (int64_t o = 0; o < out_size; ++o) {
+    const double center = (static_cast<double>(o) + 0.5) * scale;
+    const double inverse_scale = 1.0 / filter_scale;  // multiplied, not divided, as Pillow does
+    // Truncating casts, as in Pillow's C code.
+    const int64_t lo = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
+    const int64_t hi = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in_size);
+    const int64_t n = hi - lo;
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double x = std::abs((static_cast<double>(i + lo) - center + 0.5) * inverse_scale);
+      k[i] = x < 1.0 ? 1.0 - x : 0.0;
+      total += k[i];
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = total != 0.0 ? k[i] / total : 0.0;
+      t.weights[o * t.ksize + i] =
+          static_cast<int32_t>(v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
+    }
+    t.first[o] = lo;
+    t.count[o] = n;
+  }
+  return t;
+}
+
+uint8_t clip8(int32_t v) {
+  if (v >= (1 << kPrecisionBits << 8)) return 255;
+  if (v <= 0) return 0;
+  return static_cast<uint8_t>(v >> kPrecisionBits);
+}
+
+}  // namespace
+
+void resize_bilinear_window(const uint8_t* in, int64_t w, int64_t h, int64_t channels, int64_t out_w, int64_t out_h,
+                            int64_t x0, int64_t y0, int64_t window_w, int64_t window_h, uint8_t* out) {
+  COLLAPSE_CHECK(w > 0 && h > 0 && out_w > 0 && out_h > 0 && x0 >= 0 && y0 >= 0 && window_w > 0 && window_h > 0 &&
+                     x0 + window_w <= out_w && y0 + window_h <= out_h,
+                 "resize_bilinear_window: window [", x0, ", ", x0 + window_w, ") x [", y0, ", ", y0 + window_h,
+                 ") of a ", w, "x", h, " -> ", out_w, "x", out_h, " resize");
+  const Taps hx = compute_taps(w, out_w);
+  const Taps vy = compute_taps(h, out_h);
+  // Only the input rows the window's vertical taps read go through the horizontal pass.
+  const int64_t row_lo = vy.first[y0];
+  const int64_t row_hi = vy.first[y0 + window_h - 1] + vy.count[y0 + window_h - 1];
+  const int64_t c = channels;
+  thread_local std::vector<uint8_t> rows;  // (row_hi - row_lo) x window_w x c
+  rows.resize(static_cast<size_t>((row_hi - row_lo) * window_w * c));
+  for (int64_t y = row_lo; y < row_hi; ++y) {
+    const uint8_t* src = in + y * w * c;
+    uint8_t* dst = rows.data() + (y - row_lo) * window_w * c;
+    for (int64_t x = 0; x < window_w; ++x) {
+      const int64_t o = x0 + x;
+      const int32_t* k = hx.weights.data() + o * hx.ksize;
+      const uint8_t* s = src + hx.first[o] * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        int32_t acc = 1 << (kPrecisionBits - 1);  // rounds to nearest
+        for (int64_t i = 0; i < hx.count[o]; ++i) acc += s[i * c + ch] * k[i];
+        dst[x * c + ch] = clip8(acc);
+      }
+    }
+  }
+  for (int64_t y = 0; y < window_h; ++y) {
+    const int64_t o = y0 + y;
+    const int32_t* k = vy.weights.data() + o * vy.ksize;
+    const uint8_t* s = rows.data() + (vy.first[o] - row_lo) * window_w * c;
+    uint8_t* dst = out + y * window_w * c;
+    for (int64_t xc = 0; xc < window_w * c; ++xc) {
+      int32_t acc = 1 << (kPrecisionBits - 1);
+      for (int64_t i = 0; i < vy.count[o]; ++i) acc += s[i * window_w * c + xc] * k[i];
+      dst[xc] = clip8(acc);
+    }
+  }
+}
+
+}  // namespace collapse
