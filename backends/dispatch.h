@@ -53,9 +53,14 @@ struct Kernel {
   }
 };
 
+// A second implementation for the same slot and backend is a bug (two files claiming one kernel):
+// it fails at load time rather than silently replacing the first.
 template <class Fn>
 bool register_kernel(Kernel<Fn>& kernel, Impl impl, Fn* fn) {
-  kernel.impls[static_cast<int>(impl)] = fn;
+  Fn*& slot = kernel.impls[static_cast<int>(impl)];
+  COLLAPSE_CHECK(slot == nullptr || slot == fn, kernel.name, ": a second ", impl_name(impl),
+                 " implementation was registered");
+  slot = fn;
   return true;
 }
 

@@ -15,6 +15,7 @@
 #include "data/subset_dataset.h"
 #include "experiments/support/protocol.h"
 #include "experiments/support/run_folder.h"
+#include "nc/measurements.h"
 #include "nc/model_analysis.h"
 #include "optim/trainer.h"
 
@@ -43,7 +44,7 @@ std::vector<T> parse_list(const std::string& flag, const std::string& text) {
 
 ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
   ExperimentConfig c;
-  std::string milestones, measure;
+  std::string milestones, measure, extra;
   app.add_option("--dataset", c.dataset, "mnist, fashion-mnist, kmnist, svhn, cifar10, cifar100, stl10, imagenet")
       ->capture_default_str();
   app.add_option("--data-root", c.data_root, "folder holding one sub-folder per dataset")->capture_default_str();
@@ -60,6 +61,8 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
   app.add_option("--batch-size", c.batch_size, "batch size (default 128, ImageNet 256)");
   app.add_option("--lr-milestones", milestones, "epochs after which lr /= 10, e.g. 116,233 (default E/3,2E/3)");
   app.add_option("--measure-epochs", measure, "epochs to measure at, e.g. 0,1,5,10 (default: log-like list)");
+  app.add_option("--measure", extra, "extra measurements at each measured epoch, comma-separated, or 'none' "
+                 "(default: those on by default; see --list)");
   app.add_option("--seed", c.seed, "seed of everything random")->capture_default_str();
   app.add_option("--threads", c.threads, "OpenMP threads (0 = all cores)")->capture_default_str();
   app.add_option("--device", c.device, "cpu or cuda")->capture_default_str();
@@ -68,9 +71,25 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
   app.add_flag("--export-features", c.export_features, "write features/labels/logits/weights .npy at each measurement");
   app.add_flag("--keep-checkpoints", c.keep_checkpoints, "keep every measured epoch's checkpoint, not only the last");
   app.add_flag("--quiet", c.quiet, "no per-epoch progress lines");
+  bool list = false;
+  app.add_flag("--list", list, "list the registered datasets, architectures and measurements, then exit");
   app.parse(argc, argv);
+  if (list) {
+    std::printf("datasets: %s\narchitectures:\n", dataset_names().c_str());
+    for (auto& a : registered_models()) std::printf("  %-10s %s\n", a.c_str(), model_description(a).c_str());
+    std::printf("measurements (--measure):\n");
+    for (auto& m : nc::registered_measurements())
+      std::printf("  %-16s %s%s\n", m.name.c_str(), m.description.c_str(), m.default_on ? " [default]" : "");
+    std::exit(0);
+  }
   if (!milestones.empty()) c.lr_milestones = parse_list<int>("--lr-milestones", milestones);
   if (!measure.empty()) c.measure_epochs = parse_list<int>("--measure-epochs", measure);
+  if (!extra.empty()) {
+    c.measurements_given = true;
+    std::stringstream ss(extra);
+    for (std::string name; std::getline(ss, name, ',');)
+      if (name != "none" && !name.empty()) c.measurements.push_back(name);
+  }
   resolve_defaults(c);
   return c;
 }
@@ -192,6 +211,11 @@ int run(const ExperimentConfig& c) {
     tpt.observe(epoch, m.train_error);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json line = measurement_line(epoch, lr, m, wall);
+    nc::MeasurementContext ctx{*model, train_eval, &test_eval, device, epoch, c.seed, m};
+    for (const auto& name : c.measurements) {
+      COLLAPSE_CHECK(!line.contains(name), "measurement '", name, "' would overwrite the metric of the same name");
+      line[name] = nc::find_measurement(name).fn(ctx);
+    }
     line["in_terminal_phase"] = tpt.in_terminal_phase();
     folder.append_metrics(line);
     if (!c.quiet) print_measurement(epoch, m);

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "data/registry.h"
 #include "layers/models/network.h"
+#include "nc/measurements.h"
 
 namespace collapse::experiment {
 
@@ -62,6 +63,12 @@ void resolve_defaults(ExperimentConfig& c) {
   c.measure_epochs.erase(std::unique(c.measure_epochs.begin(), c.measure_epochs.end()), c.measure_epochs.end());
   for (int e : c.measure_epochs)
     COLLAPSE_CHECK(e >= 0 && e <= c.epochs, "--measure-epochs: ", e, " outside [0, ", c.epochs, "]");
+  if (!c.measurements_given) {
+    c.measurements.clear();
+    for (auto& m : nc::registered_measurements())
+      if (m.default_on) c.measurements.push_back(m.name);
+  }
+  for (auto& name : c.measurements) nc::find_measurement(name);  // unknown name: error listing the valid ones
   if (c.tpt_accuracy == 0) c.tpt_accuracy = imagenet ? 0.996 : 0.999;
   COLLAPSE_CHECK(c.device == "cpu" || c.device.rfind("cuda", 0) == 0, "--device: expected cpu or cuda, got '",
                  c.device, "'");
@@ -95,6 +102,7 @@ nlohmann::json to_json(const ExperimentConfig& c) {
           {"out", c.out},
           {"export_features", c.export_features},
           {"tpt_accuracy", c.tpt_accuracy},
+          {"measurements", c.measurements},
           {"loss", "cross-entropy, mean over batch"},
           {"augmentation", "none"},
           {"drop_last", true},

@@ -33,6 +33,9 @@ struct ExperimentConfig {
   bool quiet = false;
   bool keep_checkpoints = false;
   double tpt_accuracy = 0;     // 0: 0.999 (ImageNet 0.996)
+  // Extra registered measurements (nc/measurements.h) taken at each measured epoch; unset: those on by default.
+  std::vector<std::string> measurements;
+  bool measurements_given = false;
 };
 
 // Fills every "use the default" field from the dataset and epochs; throws collapse::Error on bad values.

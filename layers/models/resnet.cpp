@@ -63,7 +63,12 @@ ResNetLayout resnet_layout(int depth) {
 }
 }  // namespace
 
-ResNet::ResNet(const ModelConfig& cfg, Generator& gen) : Network("ResNet") {
+ModulePtr standard_residual_block(int64_t in, int64_t planes, int64_t stride, bool bottleneck, Generator& gen) {
+  if (bottleneck) return std::make_shared<Bottleneck>(in, planes, stride, gen);
+  return std::make_shared<BasicBlock>(in, planes, stride, gen);
+}
+
+ResNet::ResNet(const ModelConfig& cfg, Generator& gen, const ResidualBlockFactory& make_block) : Network("ResNet") {
   const ResNetLayout layout = resnet_layout(cfg.depth);
   const bool imagenet_stem = cfg.image_size > 96;
   int64_t channels = scaled_channels(64, cfg.width);
@@ -83,8 +88,7 @@ ResNet::ResNet(const ModelConfig& cfg, Generator& gen) : Network("ResNet") {
     auto layer = std::make_shared<Sequential>();
     for (int b = 0; b < layout.blocks[stage]; ++b) {
       const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
-      if (layout.bottleneck) layer->add(std::make_shared<Bottleneck>(channels, planes, stride, gen));
-      else layer->add(std::make_shared<BasicBlock>(channels, planes, stride, gen));
+      layer->add(make_block(channels, planes, stride, layout.bottleneck, gen));
       channels = planes * expansion;
     }
     layers_[stage] = register_module("layer" + std::to_string(stage + 1), layer);

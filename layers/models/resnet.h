@@ -35,9 +35,15 @@ class Bottleneck : public Module {
   std::shared_ptr<Sequential> downsample_;
 };
 
+// Builds one residual block: (in channels, planes, stride, bottleneck?) -> block. Variants of ResNet
+// (say, with squeeze-and-excitation) pass their own; the default makes BasicBlock or Bottleneck.
+using ResidualBlockFactory =
+    std::function<ModulePtr(int64_t in, int64_t planes, int64_t stride, bool bottleneck, Generator& gen)>;
+ModulePtr standard_residual_block(int64_t in, int64_t planes, int64_t stride, bool bottleneck, Generator& gen);
+
 class ResNet : public Network {
  public:
-  ResNet(const ModelConfig& config, Generator& gen);
+  ResNet(const ModelConfig& config, Generator& gen, const ResidualBlockFactory& make_block = standard_residual_block);
   Variable forward(const Variable& x) override;
   Linear& classifier() override { return *fc_; }
   std::vector<std::pair<std::string, Module*>> stage_outputs() override;
