@@ -107,7 +107,9 @@ Tensor Tensor::contiguous(MemoryFormat format) const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor t = empty(shape_, dtype_, device_, is_channels_last() ? MemoryFormat::channels_last : MemoryFormat::contiguous);
+  // A channel slice of a channels-last activation stays channels-last (concat's backward relies on it).
+  const bool nhwc = is_channels_last() || (stride_c_is_one() && !is_contiguous());
+  Tensor t = empty(shape_, dtype_, device_, nhwc ? MemoryFormat::channels_last : MemoryFormat::contiguous);
   t.copy_(*this);
   return t;
 }
@@ -175,10 +177,34 @@ void for_each_offset_pair(const Shape& shape, const Shape& sa, const Shape& sb,
 
 namespace {
 
+// Element-wise conversion through strides: an odometer over the outer dimensions and a tight inner loop
+// over the last one (no per-element indirect call: this is the path for layout changes such as
+// NCHW <-> channels-last, which would otherwise dominate small-tensor training steps).
 template <class D, class S>
 void strided_convert(D* dst, const Shape& dst_strides, const S* src, const Shape& src_strides, const Shape& shape) {
-  for_each_offset_pair(shape, dst_strides, src_strides,
-                       [&](int64_t od, int64_t os) { dst[od] = static_cast<D>(src[os]); });
+  const int64_t n = shape_numel(shape);
+  if (n == 0) return;
+  if (shape.empty()) {
+    dst[0] = static_cast<D>(src[0]);
+    return;
+  }
+  const size_t nd = shape.size();
+  const int64_t inner = shape[nd - 1], ds = dst_strides[nd - 1], ss = src_strides[nd - 1];
+  std::vector<int64_t> idx(nd - 1, 0);
+  int64_t od = 0, os = 0;
+  for (int64_t done = 0; done < n; done += inner) {
+    for (int64_t i = 0; i < inner; ++i) dst[od + i * ds] = static_cast<D>(src[os + i * ss]);
+    for (int64_t d = static_cast<int64_t>(nd) - 2; d >= 0; --d) {
+      if (++idx[d] < shape[d]) {
+        od += dst_strides[d];
+        os += src_strides[d];
+        break;
+      }
+      od -= dst_strides[d] * (shape[d] - 1);
+      os -= src_strides[d] * (shape[d] - 1);
+      idx[d] = 0;
+    }
+  }
 }
 
 template <class F>

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <cstdio>
 
 #include "core/rng.h"
 #include "nc/measurements.h"
@@ -92,9 +91,6 @@ NearestBoundary nearest_linearised_boundary(Variable& x, const Variable& logits,
     const bool last = j + 1 == candidates.size();
     logits.backward(Tensor::from_vector(seed, out.shape()).to(out.dtype()).to(out.device()), /*retain_graph=*/!last);
     std::vector<double> gradient = host_values(x.grad());
-    fprintf(stderr, "DBG k=%ld leave=%ld grad %s:", k, leave, x.grad().defined() ? x.grad().str().c_str() : "undef");
-    for (double v : gradient) fprintf(stderr, " %g", v);
-    fprintf(stderr, " z:"); for (double v : z) fprintf(stderr, " %g", v); fprintf(stderr, "\n");
     const double gradient_norm = norm(gradient);
     if (gradient_norm == 0) continue;  // the linearisation has no boundary with this class
     const double gap = z[static_cast<size_t>(k)] - z[static_cast<size_t>(leave)];

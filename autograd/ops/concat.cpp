@@ -6,7 +6,7 @@ namespace {
 struct ConcatNode final : Node {
   std::vector<int64_t> channels;
   const char* name() const override { return "concat_channels"; }
-  // Each input's gradient is its channel slice of dy (a strided view copied into a dense tensor).
+  // Each input's gradient is its channel slice of dy, copied into a dense channels-last tensor.
   std::vector<Tensor> backward(const Tensor& dy) override {
     std::vector<Tensor> g(channels.size());
     int64_t start = 0;
