@@ -4,7 +4,11 @@
 #include <cstdint>
 #include <memory>
 
+#include <vector>
+
 #include "core/device.h"
+#include "core/dtype.h"
+#include "core/error.h"
 
 namespace collapse {
 
@@ -17,6 +21,12 @@ struct DeviceAllocator {
   // Copies between host and this device, or within this device.
   virtual void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) = 0;
   virtual void memset_zero(void* p, size_t nbytes) = 0;
+  // Element-wise copy between two strided views on this device, same dtype (a channel slice of an
+  // activation, a layout change). Offsets and strides are in elements.
+  virtual void copy_strided(void* dst, const std::vector<int64_t>& dst_strides, const void* src,
+                            const std::vector<int64_t>& src_strides, const std::vector<int64_t>& shape, DType dtype) {
+    COLLAPSE_FAIL("strided copies are not supported on this device");
+  }
 };
 void register_device_allocator(DeviceType type, DeviceAllocator* allocator);
 DeviceAllocator& device_allocator(DeviceType type);

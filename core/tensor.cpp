@@ -266,6 +266,12 @@ void Tensor::copy_(const Tensor& src) {
     });
     return;
   }
+  // Within one accelerator, same dtype: the device copies through strides itself.
+  if (device_ == src.device_ && dtype_ == src.dtype_ && !(is_dense() && ((is_contiguous() && src.is_contiguous()) ||
+                                                                       (is_channels_last() && src.is_channels_last())))) {
+    device_allocator(device_.type).copy_strided(raw_data(), strides_, src.raw_data(), src.strides_, shape_, dtype_);
+    return;
+  }
   // Across devices: bring the source to the destination's dtype and layout on the host side, then
   // one bulk transfer.
   if (dtype_ == src.dtype_ && is_dense() && ((is_contiguous() && src.is_contiguous()) || (is_channels_last() && src.is_channels_last()))) {

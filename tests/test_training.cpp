@@ -28,22 +28,33 @@ NetworkPtr small_model(const std::string& arch, int depth, double width, uint64_
 }
 }  // namespace
 
-class FitsRealData : public ::testing::TestWithParam<std::tuple<std::string, int, double>> {};
+// The protocol in miniature: SGD (momentum 0.9, weight decay 5e-4), lr 0.05 divided by 10 at two
+// milestones, on a balanced MNIST subset, until the train error measured in eval mode (running batch-norm
+// statistics, as the paper measures it) is exactly zero. Sizes are chosen so each run takes well under two
+// minutes on one core.
+struct FitCase {
+  std::string arch;
+  int depth;
+  double width;
+  int64_t per_class, batch;
+  std::vector<int> milestones;
+  int max_epochs;
+};
+
+class FitsRealData : public ::testing::TestWithParam<FitCase> {};
 
 TEST_P(FitsRealData, ReachesZeroTrainErrorOnMnistSubset) {
   if (!fs::exists(kDataRoot + "/mnist")) GTEST_SKIP() << "no " << kDataRoot << "/mnist";
-  auto [arch, depth, width] = GetParam();
-  // 10 images per class, batch 20, lr 0.05 divided by 10 after epochs 15 and 25: the protocol in miniature.
-  // The train error is measured in eval mode (running batch-norm statistics), as the paper measures it.
-  LoadedDataset data = mnist_subset(10);
-  NetworkPtr model = small_model(arch, depth, width, 3);
+  const FitCase& c = GetParam();
+  LoadedDataset data = mnist_subset(c.per_class);
+  NetworkPtr model = small_model(c.arch, c.depth, c.width, 3);
   SGD sgd(model->parameters(), {0.05, 0.9, 5e-4, false});
   TrainerOptions to;
   to.quiet = true;
-  to.epochs = 30;
-  Trainer trainer(*model, sgd, MultiStepLR(0.05, {15, 25}), to);
+  to.epochs = c.max_epochs;
+  Trainer trainer(*model, sgd, MultiStepLR(0.05, c.milestones), to);
   LoaderOptions lo;
-  lo.batch_size = 20;
+  lo.batch_size = c.batch;
   lo.seed = 5;
   DataLoader train(data.train, lo);
   DataLoader eval(data.train, LoaderOptions::evaluation(100));
@@ -53,14 +64,15 @@ TEST_P(FitsRealData, ReachesZeroTrainErrorOnMnistSubset) {
     trainer.train_epoch(++epoch, train);
     if (epoch >= 10 && epoch % 5 == 0) error = trainer.evaluate(eval).error;
   }
-  EXPECT_EQ(error, 0.0) << arch << depth << " still misclassifies after " << epoch << " epochs";
-  std::printf("%s%d: 100%% train accuracy (eval mode) after %d epochs\n", arch.c_str(), depth, epoch);
+  EXPECT_EQ(error, 0.0) << c.arch << c.depth << " still misclassifies after " << epoch << " epochs";
+  if (error == 0.0) std::printf("%s%d: 100%% train accuracy (eval mode) after %d epochs\n", c.arch.c_str(), c.depth, epoch);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, FitsRealData,
-                         ::testing::Values(std::make_tuple("resnet", 18, 0.125), std::make_tuple("vgg", 11, 0.125),
-                                           std::make_tuple("densenet", 40, 1.0)),
-                         [](const auto& info) { return std::get<0>(info.param) + std::to_string(std::get<1>(info.param)); });
+                         ::testing::Values(FitCase{"resnet", 18, 0.125, 10, 20, {15, 25}, 40},
+                                           FitCase{"vgg", 11, 0.125, 20, 32, {15, 25}, 45},
+                                           FitCase{"densenet", 40, 0.5, 5, 10, {25, 35}, 50}),
+                         [](const auto& info) { return info.param.arch + std::to_string(info.param.depth); });
 
 TEST(Checkpoint, KilledAndResumedRunEqualsUninterruptedBitForBit) {
   if (!fs::exists(kDataRoot + "/mnist")) GTEST_SKIP() << "no " << kDataRoot << "/mnist";
