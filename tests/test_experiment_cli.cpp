@@ -1,0 +1,110 @@
+// nc-experiment end to end, as a user runs it: flag errors, a tiny real run's files, and resume after a
+// simulated kill giving the same measurements as the uninterrupted run.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+
+namespace {
+const std::string kBinary = std::string(COLLAPSE_BINARY_DIR) + "/nc-experiment";
+const std::string kData = COLLAPSE_SHARED_DATASETS;
+
+int run(const std::string& args, const std::string& log) {
+  const std::string cmd = "OMP_NUM_THREADS=1 " + kBinary + " " + args + " > " + log + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::vector<nlohmann::json> metric_lines(const fs::path& dir) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+const std::string kTinyRun = "--dataset mnist --data-root " + kData +
+                             " --arch resnet --depth 18 --width 0.125 --per-class 10 --test-per-class 10"
+                             " --epochs 20 --batch-size 20 --lr 0.05 --lr-milestones 15,18"
+                             " --measure-epochs 0,5,10,20 --quiet";
+}  // namespace
+
+TEST(ExperimentCli, UnknownFlagAndBadValuesFailBeforeAnyWork) {
+  const fs::path dir = fs::temp_directory_path() / "collapse_cli_errors";
+  fs::remove_all(dir);
+  const std::string log = (fs::temp_directory_path() / "collapse_cli_errors.log").string();
+  EXPECT_NE(run("--no-such-flag --out " + dir.string(), log), 0);
+  EXPECT_NE(slurp(log).find("no-such-flag"), std::string::npos) << slurp(log);
+  EXPECT_NE(run("--dataset cifar11 --out " + dir.string(), log), 0);
+  EXPECT_NE(slurp(log).find("cifar10"), std::string::npos) << slurp(log);  // lists the valid names
+  EXPECT_NE(run("--arch resnet --depth 19 --out " + dir.string(), log), 0);
+  EXPECT_NE(run("--lr-milestones 5,x --out " + dir.string(), log), 0);
+  EXPECT_NE(slurp(log).find("--lr-milestones"), std::string::npos) << slurp(log);
+  EXPECT_NE(run("--measure nope --out " + dir.string(), log), 0);
+  EXPECT_FALSE(fs::exists(dir / "config.json"));  // nothing was started
+}
+
+TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
+  if (!fs::exists(kData + "/mnist")) GTEST_SKIP() << "no " << kData << "/mnist";
+  const fs::path dir = fs::temp_directory_path() / "collapse_cli_run";
+  fs::remove_all(dir);
+  const std::string log = dir.string() + ".log";
+  ASSERT_EQ(run(kTinyRun + " --out " + dir.string(), log), 0) << slurp(log);
+
+  const auto config = nlohmann::json::parse(slurp(dir / "config.json"));
+  EXPECT_EQ(config["seed"], 0);
+  EXPECT_EQ(config["epochs"], 20);
+  EXPECT_TRUE(config.contains("environment"));
+  const auto lines = metric_lines(dir);
+  ASSERT_EQ(lines.size(), 4u);
+  for (const char* key : {"epoch", "lr", "train_error", "test_error", "train_loss", "nc1", "nc1_trace",
+                          "equinorm_means", "equinorm_classifiers", "equiangular_means", "equiangular_classifiers",
+                          "maxangle_means", "maxangle_classifiers", "nc3", "nc4", "nc4_train", "wall_seconds"})
+    EXPECT_TRUE(lines.back().contains(key)) << key;
+  EXPECT_EQ(lines.back()["train_error"], 0.0) << "the tiny run should fit its 100 images";
+  const auto summary = nlohmann::json::parse(slurp(dir / "summary.json"));
+  EXPECT_FALSE(summary["first_zero_error_epoch"].is_null());
+  EXPECT_FALSE(summary["tpt_onset_epoch"].is_null());
+  EXPECT_TRUE(fs::exists(dir / "checkpoints" / "epoch-0020" / "model.safetensors"));
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0) {
+    ASSERT_TRUE(fs::exists(dir / "plots" / "nc_metrics.png"));
+    EXPECT_GT(fs::file_size(dir / "plots" / "nc_metrics.png"), 10000u);
+  }
+
+  // Simulated kill after epoch 10: the last checkpoint and measurement are gone; --resume redoes them.
+  const fs::path killed = fs::temp_directory_path() / "collapse_cli_killed";
+  fs::remove_all(killed);
+  fs::copy(dir, killed, fs::copy_options::recursive);
+  fs::remove_all(killed / "checkpoints" / "epoch-0020");
+  ASSERT_EQ(run(kTinyRun + " --keep-checkpoints --out " + dir.string() + "_keep", log), 0) << slurp(log);
+  fs::copy(fs::path(dir.string() + "_keep") / "checkpoints" / "epoch-0010", killed / "checkpoints" / "epoch-0010",
+           fs::copy_options::recursive);
+  {
+    auto kept = metric_lines(killed);
+    kept.pop_back();
+    std::ofstream out(killed / "metrics.jsonl", std::ios::trunc);
+    for (auto& l : kept) out << l.dump() << "\n";
+  }
+  ASSERT_EQ(run(kTinyRun + " --resume --out " + killed.string(), log), 0) << slurp(log);
+  EXPECT_NE(slurp(log).find("resumed from"), std::string::npos) << slurp(log);
+  auto resumed = metric_lines(killed);
+  ASSERT_EQ(resumed.size(), lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto a = lines[i], b = resumed[i];
+    a.erase("wall_seconds");
+    b.erase("wall_seconds");
+    EXPECT_EQ(a, b) << "measurement " << i << " differs after resume";
+  }
+  fs::remove_all(dir);
+  fs::remove_all(killed);
+  fs::remove_all(dir.string() + "_keep");
+}
