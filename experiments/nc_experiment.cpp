@@ -145,12 +145,10 @@ std::string find_python_with(const std::string& modules) {
 
 int run(const ExperimentConfig& c) {
   if (c.threads > 0) omp_set_num_threads(c.threads);
-  RunFolder folder(c.out);
   nlohmann::json config = to_json(c);
   config["environment"] = environment_info();
   std::printf("nc-experiment  seed %llu\n%s\n", static_cast<unsigned long long>(c.seed), config.dump(2).c_str());
   std::fflush(stdout);
-  folder.write_json("config.json", config);
 
   const Device device = Device::parse(c.device);
   LoadOptions load;
@@ -170,6 +168,11 @@ int run(const ExperimentConfig& c) {
   model->to(device);
   std::printf("model: %s%d width %g, %lld parameters\n", c.arch.c_str(), c.depth, c.width,
               static_cast<long long>(model->parameter_count()));
+
+  // The data and the model are built before anything is written, so a bad dataset folder or depth leaves
+  // no run folder behind.
+  RunFolder folder(c.out);
+  folder.write_json("config.json", config);
 
   SGD sgd(model->parameters(), {c.lr, c.momentum, c.weight_decay, false});
   TrainerOptions topts;
