@@ -17,9 +17,17 @@ The PyTorch models are the same networks, with the same shapes and parameter cou
 Channel counts are scaled as collapse does: max(1, round(c * width)).
 
 PyTorch runs in its best CPU configuration: channels_last activations and weights (oneDNN convolutions
-without reorders), torch.set_num_threads(threads), and tcmalloc (the script re-executes itself with
-LD_PRELOAD=libtcmalloc_minimal.so.4 when that library exists: `apt-get install -y libtcmalloc-minimal4`).
-collapse runs without the preload (its caching allocator makes a steady-state step allocate nothing).
+without reorders), torch.set_num_threads(threads), tcmalloc (the script re-executes itself with
+LD_PRELOAD=libtcmalloc_minimal.so.4 when that library exists: `apt-get install -y libtcmalloc-minimal4`)
+and an optimised BLAS for the Linear layers. Debian's python3-torch calls libblas.so.3, which is the
+netlib reference BLAS unless an optimised one is installed; VGG's 4096-wide head then runs ~20x slower
+than with OpenBLAS and the comparison would flatter collapse. The script preloads a system OpenBLAS
+(libopenblas0-openmp or -pthread) when one is installed, or the library given by --blas; it warns when
+PyTorch is left on the reference BLAS. (Installing libopenblas0-* switches the system-wide libblas.so.3
+alternative; to avoid that, `apt-get download libopenblas0-openmp && dpkg -x libopenblas0-openmp_*.deb DIR`
+and pass --blas DIR/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0.)
+collapse runs without these preloads (its caching allocator makes a steady-state step allocate nothing,
+and its Linear layers call oneDNN's sgemm).
 
 Inputs: 3x32x32 and 1x28x28; the protocol pads 28x28 images to 32x32, so the 1x28x28 rows run both
 networks on 1x32x32 batches.
@@ -249,10 +257,15 @@ BUILDERS = {"vgg": build_vgg, "resnet": build_resnet, "densenet": build_densenet
 
 
 def split_arch(name):
-    i = 0
-    while i < len(name) and name[i].isalpha():
-        i += 1
-    return name[:i], int(name[i:])
+    """'resnet18' -> ('resnet', 18): the depth is the trailing run of digits."""
+    i = len(name)
+    while i > 0 and name[i - 1].isdigit():
+        i -= 1
+    family = name[:i]
+    if not family or i == len(name) or family not in BUILDERS:
+        sys.exit(f"compare_pytorch.py: --arch {name}: expected one of {', '.join(BUILDERS)} followed by a depth "
+                 "(vgg11, resnet18, densenet40)")
+    return family, int(name[i:])
 
 
 def parse_input(s):
@@ -334,12 +347,11 @@ def default_bench():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--arch", nargs="+", default=["vgg11", "resnet18", "densenet40"])
-    ap.add_argument("--width", nargs="+", type=float, default=[0.25, 1.0])
-    ap.add_argument("--input", nargs="+", default=["1x28x28", "3x32x32"])
-    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", nargs="+", default=["vgg11", "resnet18", "densenet40"], help="family + depth")
+    ap.add_argument("--width", nargs="+", type=float, default=[0.25, 1.0], help="channel width multipliers")
+    ap.add_argument("--input", nargs="+", default=["1x28x28", "3x32x32"], help="CxHxW; 1x28x28 runs as 1x32x32")
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="thread counts (both frameworks)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--steps", type=int, default=5, help="timed steps per round (median)")
@@ -355,7 +367,7 @@ def main():
     ensure_environment(args.blas)
     import torch
     blas = blas_in_use()
-    reference_blas = any(p.endswith("/blas/libblas.so.3") for p in blas) and not any(
+    reference_blas = any("/blas/libblas.so" in p for p in blas) and not any(
         k in os.path.basename(p) for p in blas for k in ("openblas", "mkl", "blis"))
     if reference_blas:
         print("WARNING: PyTorch's Linear layers run on the netlib reference BLAS (Debian's default libblas.so.3), "

@@ -9,7 +9,7 @@
 //   - the CPU allocator's real allocations and the oneDNN primitives created during the timed steps
 //     (a steady-state step must add neither: the caching allocator and the primitive cache),
 //   - on CUDA, the CUDA caching allocator's cudaMalloc calls during the timed steps,
-//   - a breakdown of the median step into forward (incl. the loss), backward and optimizer time.
+//   - a breakdown of the median step into forward (with zero_grad and the loss), backward and optimizer time.
 //
 // Inputs: 3x32x32 (CIFAR) and 1x28x28 (MNIST-like). The protocol pads 28x28 images to 32x32 before the
 // network sees them, so the 1x28x28 rows run the network on 1x32x32 batches (the label says what the
@@ -74,16 +74,20 @@ struct Arch {
 };
 
 Arch parse_arch(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
-  COLLAPSE_CHECK(i > 0 && i < s.size(), "--arch '", s, "': expected a family followed by a depth, e.g. vgg11, resnet18, densenet40");
-  Arch a{s, s.substr(0, i), 0};
-  try {
-    a.depth = std::stoi(s.substr(i));
-  } catch (const std::exception&) {
-    COLLAPSE_FAIL("--arch '", s, "': bad depth '", s.substr(i), "'");
-  }
-  return a;
+  // The depth is the trailing run of digits: "resnet18" -> resnet, 18; "resnet-se18" -> resnet-se, 18.
+  size_t i = s.size();
+  while (i > 0 && std::isdigit(static_cast<unsigned char>(s[i - 1]))) --i;
+  COLLAPSE_CHECK(i > 0 && i < s.size(), "--arch '", s,
+                 "': expected a family followed by a depth, e.g. vgg11, resnet18, densenet40");
+  const std::string family = s.substr(0, i);
+  const auto names = registered_models();
+  COLLAPSE_CHECK(std::find(names.begin(), names.end(), family) != names.end(), "--arch '", s, "': unknown family '",
+                 family, "' (registered: ", [&] {
+                   std::string all;
+                   for (auto& n : names) all += (all.empty() ? "" : ", ") + n;
+                   return all;
+                 }(), ")");
+  return {s, family, std::stoi(s.substr(i))};
 }
 
 struct Input {
@@ -297,6 +301,8 @@ int main(int argc, char** argv) {
     for (double w : o.widths) COLLAPSE_CHECK(w > 0, "--width ", w, " must be > 0");
     for (int t : o.threads) COLLAPSE_CHECK(t > 0, "--threads ", t, " must be > 0");
     const Device device = Device::parse(o.device);
+    COLLAPSE_CHECK(device.is_cpu() || cuda_device_available(), "--device ", o.device,
+                   ": no CUDA device answers (or this build has no CUDA backend)");
 
     if (o.print_params) {
       for (const Arch& a : archs)
