@@ -5,6 +5,7 @@
 
 #include "autograd/node.h"
 #include "backends/kernels.h"
+#include "core/profiler.h"
 
 namespace collapse {
 namespace {
@@ -13,24 +14,30 @@ thread_local bool g_grad_enabled = true;
 
 struct PendingGrad {
   Tensor grad;
-  bool owned = false;  // false while `grad` may alias a tensor some other node returned
 };
 
-// Adds g into slot. The first arrival is kept by reference (no copy); a second one copies before adding,
-// so a gradient an op handed to two inputs (add) is never modified in place.
-void accumulate(PendingGrad& slot, const Tensor& g) {
+// True when `t` is the only handle on its memory: nobody else (another input's pending gradient, a view,
+// the node that produced it) can observe an in-place update.
+bool sole_owner(const Tensor& t) { return t.storage().use_count() == 1 && t.is_dense(); }
+
+// Adds g into slot. The first arrival is kept as is (no copy). A later one is added in place when the
+// slot holds the only reference to its tensor; otherwise (an op that handed one gradient to two inputs,
+// as add does) the sum goes to a new tensor: one pass, where copy-then-add would take two.
+void accumulate(PendingGrad& slot, Tensor g) {
   if (!slot.grad.defined()) {
-    slot.grad = g;
-    slot.owned = false;
+    slot.grad = std::move(g);
     return;
-  }
-  if (!slot.owned) {
-    slot.grad = slot.grad.clone();
-    slot.owned = true;
   }
   COLLAPSE_CHECK(slot.grad.shape() == g.shape(), "backward: gradient shape ", shape_str(g.shape()),
                  " does not match ", shape_str(slot.grad.shape()));
-  axpy(slot.grad, 1.0, g, slot.grad);
+  if (sole_owner(slot.grad)) {
+    axpy(slot.grad, 1.0, g, slot.grad);
+    return;
+  }
+  Tensor sum = slot.grad.dim() == 4 ? Tensor::empty_activation(g.shape(), g.dtype(), g.device())
+                                    : Tensor::empty(g.shape(), g.dtype(), g.device());
+  add_forward(sum, slot.grad, g, sum);
+  slot.grad = std::move(sum);
 }
 
 void accumulate_into_leaf(VariableImpl& leaf, const Tensor& g) {
@@ -73,6 +80,7 @@ bool any_requires_grad(const std::vector<Variable>& inputs) {
 Variable attach_node(Tensor output, const std::vector<Variable>& inputs, std::shared_ptr<Node> node) {
   if (!node || !any_requires_grad(inputs)) return Variable(std::move(output));
   node->next.resize(inputs.size());
+  if (profile::enabled()) node->profile_layer = profile::current_layer();
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Variable& v = inputs[i];
     if (!v.defined() || !v.requires_grad()) continue;
@@ -129,7 +137,7 @@ void Variable::backward(const Tensor& seed, bool retain_graph) const {
   }
 
   std::unordered_map<Node*, PendingGrad> pending;
-  pending[impl_->grad_fn.get()] = {g, false};
+  pending[impl_->grad_fn.get()] = {g};
   std::vector<std::shared_ptr<Node>> ready{impl_->grad_fn};
   while (!ready.empty()) {
     std::shared_ptr<Node> n = std::move(ready.back());
@@ -137,7 +145,13 @@ void Variable::backward(const Tensor& seed, bool retain_graph) const {
     auto it = pending.find(n.get());
     Tensor grad_out = std::move(it->second.grad);
     pending.erase(it);
-    std::vector<Tensor> grads = n->backward(grad_out);
+    std::vector<Tensor> grads;
+    if (profile::enabled()) {
+      profile::BackwardScope layer(n->profile_layer);
+      grads = n->backward(grad_out);
+    } else {
+      grads = n->backward(grad_out);
+    }
     if (!retain_graph) n->release_saved();
     COLLAPSE_CHECK(grads.size() == n->next.size(), n->name(), " backward returned ", grads.size(),
                    " gradients for ", n->next.size(), " inputs");
@@ -148,7 +162,7 @@ void Variable::backward(const Tensor& seed, bool retain_graph) const {
       if (e.leaf) {
         accumulate_into_leaf(*e.leaf, grads[i]);
       } else {
-        accumulate(pending[e.node.get()], grads[i]);
+        accumulate(pending[e.node.get()], std::move(grads[i]));
         if (--dependencies[e.node.get()] == 0) ready.push_back(e.node);
       }
     }

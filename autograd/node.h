@@ -2,6 +2,7 @@
 // A graph node: the backward of one op. It saves what its backward needs at forward time, and has one
 // outgoing edge per input (to the input's producer node, or to a leaf that accumulates a gradient).
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "autograd/variable.h"
@@ -24,6 +25,8 @@ struct Node {
 
   bool needs_input_grad(size_t i) const { return i < next.size() && next[i].wants_grad(); }
   std::vector<Edge> next;
+  // The layer that created this node (core/profiler.h), recorded only while profiling.
+  std::string profile_layer;
 };
 
 // Wraps an op's output. When grad mode is on and some input requires a gradient, connects `node` to the

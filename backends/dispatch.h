@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/profiler.h"
 #include "core/tensor.h"
 
 namespace collapse {
@@ -49,6 +50,10 @@ struct Kernel {
   //   conv2d_forward(x, x, w, b, params, y)  runs the backend of x with arguments (x, w, b, params, y).
   template <class... Args>
   decltype(auto) operator()(const Tensor& t, Args&&... args) const {
+    if (profile::enabled()) {
+      profile::OpTimer timer(name);
+      return get(impl_for(t))(std::forward<Args>(args)...);
+    }
     return get(impl_for(t))(std::forward<Args>(args)...);
   }
 };

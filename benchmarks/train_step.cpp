@@ -22,8 +22,8 @@
 //   bench-train-step                                   # VGG11, ResNet18, DenseNet40 x width 0.25, 1 x both inputs
 //   bench-train-step --arch resnet18 --width 0.25 --input 3x32x32 --threads 1 --steps 20
 //   bench-train-step --print-params                   # parameter counts only (JSON lines), no training
-//   bench-train-step --profile ...                    # prints a marker line around each timed step (for
-//                                                     # ONEDNN_VERBOSE=1 per-primitive timing of one step)
+//   bench-train-step --profile ...                    # after the timed steps, as many profiled steps: time
+//                                                     # per op type and per layer (core/profiler.h)
 #include <CLI/CLI.hpp>
 #include <omp.h>
 #include <sys/resource.h>
@@ -41,6 +41,7 @@
 #include "backends/cpu/onednn_common.h"
 #include "backends/device_query.h"
 #include "core/init.h"
+#include "core/profiler.h"
 #include "core/rng.h"
 #include "core/storage.h"
 #include "layers/models/network.h"
@@ -199,16 +200,7 @@ void run_row(const Options& o, const Arch& arch, double width, const Input& in, 
   const size_t cuda_mallocs0 = cuda_memory_stats().malloc_calls;
   std::vector<double> fwd, bwd, sgd, total;
   for (int i = 0; i < o.steps; ++i) {
-    if (o.profile) {
-      std::printf("collapse-profile: step %d begin\n", i);
-      std::fflush(stdout);
-    }
     const Times t = step();
-    if (o.profile) {
-      std::printf("collapse-profile: step %d end %.3f ms (fwd+loss %.3f, bwd %.3f, sgd %.3f)\n", i, t.total, t.fwd,
-                  t.bwd, t.sgd);
-      std::fflush(stdout);
-    }
     fwd.push_back(t.fwd);
     bwd.push_back(t.bwd);
     sgd.push_back(t.sgd);
@@ -239,6 +231,20 @@ void run_row(const Options& o, const Arch& arch, double width, const Input& in, 
       device.str().c_str(), static_cast<long long>(params), img_s, step_ms, median(fwd), median(bwd), median(sgd), rss,
       allocs, prims, cuda_mallocs, o.steps, o.warmup);
   std::fflush(stdout);
+
+  if (o.profile) {
+    // Separate steps, so that the timer calls never touch the figures above.
+    profile::reset();
+    profile::enable(true);
+    std::vector<double> profiled;
+    for (int i = 0; i < o.steps; ++i) profiled.push_back(step().total);
+    profile::enable(false);
+    std::printf("%s width %s %s, %d threads: ", arch.name.c_str(), width_str(width).c_str(), in.label.c_str(),
+                used_threads);
+    double sum = 0.0;
+    for (double ms : profiled) sum += ms;
+    profile::print_report(stdout, profile::snapshot(), o.steps, sum / o.steps);
+  }
 }
 
 // Runs a row in a forked child so that its peak RSS, allocator cache and primitive cache are its own.
@@ -288,7 +294,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", o.device, "cpu or cuda[:i]")->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the weights and the batch")->capture_default_str();
   app.add_flag("--print-params", o.print_params, "print each row's parameter count (JSON lines) and exit");
-  app.add_flag("--profile", o.profile, "print a marker line before and after each timed step");
+  app.add_flag("--profile", o.profile, "then run as many profiled steps and print time per op type and per layer");
   app.add_flag("--no-fork", o.no_fork, "run every row in this process (peak RSS then accumulates over rows)");
   app.add_flag("--json-only", o.json_only, "print only the JSON lines");
   CLI11_PARSE(app, argc, argv);

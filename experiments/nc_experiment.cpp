@@ -5,6 +5,8 @@
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -110,6 +112,15 @@ void print_measurement(int epoch, const nc::CollapseMetrics& m) {
   std::fflush(stdout);
 }
 
+void print_terminal_phase(const nlohmann::json& change) {
+  std::printf("terminal phase, epoch %d -> %d:", change["from_epoch"].get<int>(), change["to_epoch"].get<int>());
+  for (const char* key : {"nc1", "equinorm_means", "equiangular_means", "nc3", "nc4"})
+    if (change.contains(key))
+      std::printf("  %s %.4g -> %.4g", key, change[key]["at_onset"].get<double>(), change[key]["final"].get<double>());
+  if (change.contains("nc1_reduction")) std::printf("  (NC1 %.1fx lower)", change["nc1_reduction"].get<double>());
+  std::printf("\n");
+}
+
 // Table 1 of the paper and the final NC values, from the measured lines.
 nlohmann::json make_summary(const std::vector<nlohmann::json>& lines, const TerminalPhaseTracker& tpt,
                             const ExperimentConfig& c) {
@@ -131,6 +142,21 @@ nlohmann::json make_summary(const std::vector<nlohmann::json>& lines, const Term
     const auto& first = lines.front();
     if (first.contains("nc1") && !first["nc1"].is_null() && !last["nc1"].is_null())
       s["nc1_reduction"] = first["nc1"].get<double>() / last["nc1"].get<double>();
+    // What the terminal phase did: the first measurement at or after TPT onset against the last one.
+    if (tpt.onset_epoch()) {
+      const auto onset = std::find_if(lines.begin(), lines.end(),
+                                      [&](const nlohmann::json& l) { return l["epoch"].get<int>() >= *tpt.onset_epoch(); });
+      if (onset != lines.end()) {
+        nlohmann::json change = {{"from_epoch", (*onset)["epoch"]}, {"to_epoch", last["epoch"]}};
+        for (const char* key : {"nc1", "equinorm_means", "equinorm_classifiers", "equiangular_means",
+                                "equiangular_classifiers", "maxangle_means", "nc3", "nc4", "train_error", "test_error"})
+          if (onset->contains(key) && !(*onset)[key].is_null() && !last[key].is_null())
+            change[key] = {{"at_onset", (*onset)[key]}, {"final", last[key]}};
+        if (change.contains("nc1") && last["nc1"].get<double>() > 0)
+          change["nc1_reduction"] = (*onset)["nc1"].get<double>() / last["nc1"].get<double>();
+        s["terminal_phase"] = change;
+      }
+    }
   }
   return s;
 }
@@ -241,6 +267,7 @@ int run(const ExperimentConfig& c) {
               summary["tpt_onset_epoch"].dump().c_str(), summary["first_zero_error_epoch"].dump().c_str(),
               lines.empty() ? "-" : lines.back()["test_error"].dump().c_str(),
               lines.empty() ? "-" : lines.back()["nc1"].dump().c_str());
+  if (summary.contains("terminal_phase")) print_terminal_phase(summary["terminal_phase"]);
 
   const fs::path plot_script = fs::path(COLLAPSE_SOURCE_DIR) / "experiments" / "plot_nc.py";
   const std::string py = find_python_with("matplotlib");

@@ -1,6 +1,9 @@
 #include "layers/module.h"
 
+#include <optional>
 #include <set>
+
+#include "core/profiler.h"
 
 namespace collapse {
 
@@ -10,6 +13,8 @@ void HookHandle::remove() {
 }
 
 Variable Module::operator()(const Variable& x) {
+  std::optional<profile::LayerScope> layer;
+  if (profile::enabled()) layer.emplace(local_name_);
   Variable y = forward(x);
   if (!hooks_->empty()) {
     auto hooks = *hooks_;  // a hook may remove itself
@@ -37,6 +42,9 @@ Tensor& Module::register_buffer(const std::string& name, Tensor value) {
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
   COLLAPSE_CHECK(module, type_name_, ": child '", name, "' is null");
   for (auto& [n, m] : children_) COLLAPSE_CHECK(n != name, type_name_, ": a child named '", name, "' already exists");
+  // A module registered under two parents (ResNet's stem: on the ResNet for torchvision's names, and in
+  // the Sequential that runs it) keeps its first name, the one its state_dict keys use.
+  if (module->local_name_.empty()) module->local_name_ = name;
   children_.emplace_back(name, std::move(module));
 }
 

@@ -43,6 +43,8 @@ class Module {
   virtual Variable forward(const Variable& x) = 0;
 
   const std::string& type_name() const { return type_name_; }
+  // The name this module was registered under in its parent ("bn1"); "" for a root.
+  const std::string& local_name() const { return local_name_; }
 
   // Parameters, buffers and children, each with its dotted name.
   std::vector<std::pair<std::string, Variable>> named_parameters() const;
@@ -81,6 +83,7 @@ class Module {
   template <class F> void visit(const std::string& prefix, F&& f) const;
 
   std::string type_name_;
+  std::string local_name_;
   bool training_ = true;
   // deques: layers keep references to their entries, which must survive later registrations
   std::deque<std::pair<std::string, Variable>> parameters_;

@@ -74,6 +74,14 @@ TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
   const auto summary = nlohmann::json::parse(slurp(dir / "summary.json"));
   EXPECT_FALSE(summary["first_zero_error_epoch"].is_null());
   EXPECT_FALSE(summary["tpt_onset_epoch"].is_null());
+  // The terminal-phase change runs from the first measurement at or after onset to the last one.
+  ASSERT_TRUE(summary.contains("terminal_phase"));
+  const auto& tp = summary["terminal_phase"];
+  EXPECT_GE(tp["from_epoch"].get<int>(), summary["tpt_onset_epoch"].get<int>());
+  EXPECT_EQ(tp["to_epoch"], lines.back()["epoch"]);
+  EXPECT_EQ(tp["nc1"]["final"], lines.back()["nc1"]);
+  EXPECT_DOUBLE_EQ(tp["nc1_reduction"].get<double>(),
+                   tp["nc1"]["at_onset"].get<double>() / tp["nc1"]["final"].get<double>());
   EXPECT_TRUE(fs::exists(dir / "checkpoints" / "epoch-0020" / "model.safetensors"));
   if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0) {
     ASSERT_TRUE(fs::exists(dir / "plots" / "nc_metrics.png"));
