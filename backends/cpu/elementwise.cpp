@@ -8,9 +8,11 @@ namespace {
 // Below this many elements a parallel region costs more than it saves.
 constexpr int64_t kParallelGrain = 1 << 15;
 
+// No `simd` clause: GCC 12 then keeps the lambda call per element and runs 5x slower than the plain loop,
+// which it vectorises by itself once the lambda is inlined.
 template <class F>
 void parallel_for(int64_t n, F f) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
   for (int64_t i = 0; i < n; ++i) f(i);
 }
 
