@@ -15,6 +15,10 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const C
 // place. Evaluation: running statistics, and gradients flow as through an affine map.
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, double momentum, double eps);
+// relu(batch_norm(...)) as one op (batch_norm_relu_* kernels): the same values and gradients, without the
+// ReLU's own passes over memory. Saves its output for the ReLU's mask (the next layer keeps it anyway).
+Variable batch_norm_relu(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
+                         Tensor& running_var, bool training, double momentum, double eps);
 Variable relu(const Variable& x);
 Variable max_pool2d(const Variable& x, const Pool2dParams& p);
 Variable avg_pool2d(const Variable& x, const Pool2dParams& p);

@@ -53,6 +53,19 @@ inline Kernel<BatchNormForwardTrainFn> batch_norm_forward_train{"batch_norm_forw
 inline Kernel<BatchNormForwardEvalFn> batch_norm_forward_eval{"batch_norm_forward_eval"};
 inline Kernel<BatchNormBackwardFn> batch_norm_backward{"batch_norm_backward"};
 
+// ---- batch norm followed by ReLU, fused: y = max(0, batch_norm(x)) with batch norm's arguments and
+// statistics (every BN of our models feeds a ReLU; fusing saves the ReLU's passes over memory).
+// Backward takes the fused op's output y and masks dy where y <= 0 (ReLU's derivative at 0 taken as 0, as
+// relu_backward), then runs the batch-norm backward; dgamma / dbeta may be undefined (not computed).
+using BatchNormReluForwardTrainFn = BatchNormForwardTrainFn;
+using BatchNormReluForwardEvalFn = BatchNormForwardEvalFn;
+using BatchNormReluBackwardFn = void(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& save_mean, const Tensor& save_var, double eps, Tensor& dx,
+                                     Tensor& dgamma, Tensor& dbeta);
+inline Kernel<BatchNormReluForwardTrainFn> batch_norm_relu_forward_train{"batch_norm_relu_forward_train"};
+inline Kernel<BatchNormReluForwardEvalFn> batch_norm_relu_forward_eval{"batch_norm_relu_forward_eval"};
+inline Kernel<BatchNormReluBackwardFn> batch_norm_relu_backward{"batch_norm_relu_backward"};
+
 // ---- pooling. The workspace is whatever the backend needs to route max-pool gradients (argmax indices
 // for ref, oneDNN's opaque workspace for cpu); forward allocates it when `workspace` is undefined.
 using MaxPool2dForwardFn = void(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& workspace);

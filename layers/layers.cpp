@@ -1,6 +1,7 @@
 #include "layers/layers.h"
 
 #include <cmath>
+#include <utility>
 
 #include "core/init.h"
 
@@ -47,7 +48,13 @@ Variable BatchNorm::forward(const Variable& x) {
     // A host-side counter: num_batches_tracked is bookkeeping only (momentum is fixed), kept for parity.
     if (num_batches_tracked.device().is_cpu()) num_batches_tracked.data<int64_t>()[0] += 1;
   }
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  const auto op = std::exchange(fuse_relu_, false) ? batch_norm_relu : batch_norm;
+  return op(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+Variable BatchNorm::forward_relu(const Variable& x) {
+  fuse_relu_ = true;
+  return (*this)(x);
 }
 
 Sequential::Sequential(std::initializer_list<ModulePtr> modules) : Module("Sequential") {
@@ -61,7 +68,17 @@ Sequential& Sequential::add(ModulePtr module, const std::string& name) {
 
 Variable Sequential::forward(const Variable& x) {
   Variable h = x;
-  for (auto& [name, m] : children()) h = (*m)(h);
+  const auto& modules = children();
+  for (size_t i = 0; i < modules.size(); ++i) {
+    auto* bn = dynamic_cast<BatchNorm*>(modules[i].second.get());
+    auto* next_relu = i + 1 < modules.size() ? dynamic_cast<ReLU*>(modules[i + 1].second.get()) : nullptr;
+    if (bn && next_relu) {
+      h = next_relu->forward_rectified(bn->forward_relu(h));
+      ++i;
+    } else {
+      h = (*modules[i].second)(h);
+    }
+  }
   return h;
 }
 

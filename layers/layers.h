@@ -2,6 +2,7 @@
 // The built-in layers. Each is a small Module over one op of autograd/functional.h; a new layer is one
 // more class like these (docs/extending.md).
 #include <initializer_list>
+#include <utility>
 
 #include "autograd/functional.h"
 #include "core/rng.h"
@@ -33,11 +34,18 @@ class BatchNorm : public Module {
  public:
   BatchNorm(const char* type_name, int64_t num_features, double eps = 1e-5, double momentum = 0.1);
   Variable forward(const Variable& x) override;
+  // relu((*this)(x)) as one fused op (batch_norm_relu), for a BatchNorm that feeds a ReLU: models call it
+  // instead, and Sequential does for a BatchNorm followed by a ReLU. It runs through operator(), so forward
+  // hooks on this module still fire, but they see the fused output max(0, BN(x)): BN(x) alone never exists.
+  Variable forward_relu(const Variable& x);
   Variable weight, bias;
   Tensor& running_mean;
   Tensor& running_var;
   Tensor& num_batches_tracked;
   double eps, momentum;
+
+ private:
+  bool fuse_relu_ = false;  // set by forward_relu for the forward that operator() runs next
 };
 struct BatchNorm2d : BatchNorm {
   explicit BatchNorm2d(int64_t c) : BatchNorm("BatchNorm2d", c) {}
@@ -46,9 +54,20 @@ struct BatchNorm1d : BatchNorm {
   explicit BatchNorm1d(int64_t c) : BatchNorm("BatchNorm1d", c) {}
 };
 
-struct ReLU : Module {
+class ReLU : public Module {
+ public:
   ReLU() : Module("ReLU") {}
-  Variable forward(const Variable& x) override { return relu(x); }
+  Variable forward(const Variable& x) override { return std::exchange(input_rectified_, false) ? x : relu(x); }
+  // Runs the module on an x that a fused batch_norm_relu already rectified (Sequential does, after a
+  // BatchNorm's forward_relu): no second ReLU, but forward hooks still fire, seeing x as input and output.
+  // Stage hooks on the ReLUs (VGG::stage_outputs) thus see the same output as without fusion.
+  Variable forward_rectified(const Variable& x) {
+    input_rectified_ = true;  // read (and cleared) by the forward that operator() runs next
+    return (*this)(x);
+  }
+
+ private:
+  bool input_rectified_ = false;
 };
 
 struct MaxPool2d : Module {
@@ -81,7 +100,8 @@ struct Identity : Module {
   Variable forward(const Variable& x) override { return x; }
 };
 
-// Children named "0", "1", ... run in order.
+// Children named "0", "1", ... run in order. A BatchNorm directly followed by a ReLU runs as one fused
+// batch_norm_relu (BatchNorm::forward_relu, then ReLU::forward_rectified): same values, names and hooks.
 class Sequential : public Module {
  public:
   Sequential() : Module("Sequential") {}

@@ -1,34 +1,23 @@
-#include "autograd/functional.h"
-#include "autograd/node.h"
+#include "autograd/ops/batch_norm_nodes.h"
 
 namespace collapse {
-namespace {
+
 Tensor per_channel_like(const Tensor& gamma) { return Tensor::empty(gamma.shape(), gamma.dtype(), gamma.device()); }
 
-struct BatchNormTrainNode final : Node {
-  Tensor x, gamma, save_mean, save_var;
-  double eps;
-  const char* name() const override { return "batch_norm"; }
-  std::vector<Tensor> backward(const Tensor& dy) override {
-    std::vector<Tensor> g(3);
-    g[0] = Tensor::empty_activation(x.shape(), x.dtype(), x.device());
-    g[1] = per_channel_like(gamma);
-    g[2] = per_channel_like(gamma);
-    batch_norm_backward(dy, dy, x, gamma, save_mean, save_var, eps, g[0], g[1], g[2]);
-    return g;
-  }
-  void release_saved() override { x = gamma = save_mean = save_var = Tensor(); }
-};
+void check_batch_norm_input(const char* op, const Tensor& x, const Tensor& gamma) {
+  COLLAPSE_CHECK((x.dim() == 4 || x.dim() == 2) && x.size(1) == gamma.numel(), op, ": input ", x.str(),
+                 " does not match ", gamma.numel(), " channels");
+}
 
-// Evaluation mode is an affine map per channel, y = a·x + c with a = γ/√(v+ε): its backward needs no kernel of
-// its own. Gradients w.r.t. inputs in eval mode matter for DeepFool; γ, β get theirs for completeness.
-struct BatchNormEvalNode final : Node {
-  Tensor x, gamma, running_mean, running_var;
-  double eps;
-  const char* name() const override { return "batch_norm_eval"; }
-  std::vector<Tensor> backward(const Tensor& dy) override;
-  void release_saved() override { x = gamma = running_mean = running_var = Tensor(); }
-};
+std::vector<Tensor> BatchNormTrainNode::empty_gradients() const {
+  return {Tensor::empty_activation(x.shape(), x.dtype(), x.device()), per_channel_like(gamma), per_channel_like(gamma)};
+}
+
+std::vector<Tensor> BatchNormTrainNode::backward(const Tensor& dy) {
+  std::vector<Tensor> g = empty_gradients();
+  batch_norm_backward(dy, dy, x, gamma, save_mean, save_var, eps, g[0], g[1], g[2]);
+  return g;
+}
 
 std::vector<Tensor> BatchNormEvalNode::backward(const Tensor& dy) {
   // dx = dy · γ/√(v+ε), computed by running the eval forward on dy with β = 0 and mean = 0.
@@ -57,39 +46,22 @@ std::vector<Tensor> BatchNormEvalNode::backward(const Tensor& dy) {
   }
   return g;
 }
-}  // namespace
 
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, double momentum, double eps) {
   const Tensor& xt = x.data();
-  COLLAPSE_CHECK((xt.dim() == 4 || xt.dim() == 2) && xt.size(1) == gamma.data().numel(), "batch_norm: input ",
-                 xt.str(), " does not match ", gamma.data().numel(), " channels");
+  check_batch_norm_input("batch_norm", xt, gamma.data());
   Tensor y = Tensor::empty_activation(xt.shape(), xt.dtype(), xt.device());
   const bool build = any_requires_grad({x, gamma, beta});
+  std::shared_ptr<Node> node;
   if (training) {
     Tensor save_mean = per_channel_like(gamma.data()), save_var = per_channel_like(gamma.data());
     batch_norm_forward_train(xt, xt, gamma.data(), beta.data(), running_mean, running_var, momentum, eps, y,
                              save_mean, save_var);
-    std::shared_ptr<BatchNormTrainNode> node;
-    if (build) {
-      node = std::make_shared<BatchNormTrainNode>();
-      node->x = xt;
-      node->gamma = gamma.data();
-      node->save_mean = save_mean;
-      node->save_var = save_var;
-      node->eps = eps;
-    }
-    return attach_node(std::move(y), {x, gamma, beta}, std::move(node));
-  }
-  batch_norm_forward_eval(xt, xt, gamma.data(), beta.data(), running_mean, running_var, eps, y);
-  std::shared_ptr<BatchNormEvalNode> node;
-  if (build) {
-    node = std::make_shared<BatchNormEvalNode>();
-    node->x = xt;
-    node->gamma = gamma.data();
-    node->running_mean = running_mean.clone();
-    node->running_var = running_var.clone();
-    node->eps = eps;
+    if (build) node = std::make_shared<BatchNormTrainNode>(xt, gamma.data(), save_mean, save_var, eps);
+  } else {
+    batch_norm_forward_eval(xt, xt, gamma.data(), beta.data(), running_mean, running_var, eps, y);
+    if (build) node = std::make_shared<BatchNormEvalNode>(xt, gamma.data(), running_mean, running_var, eps);
   }
   return attach_node(std::move(y), {x, gamma, beta}, std::move(node));
 }

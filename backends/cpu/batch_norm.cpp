@@ -1,20 +1,10 @@
 // Batch norm on oneDNN (channels-last JIT kernels), with the running statistics kept here: oneDNN only
 // normalises and reports the batch mean and biased variance.
+#include "backends/cpu/batch_norm.h"
+
 #include <cstring>
 
-#include "backends/cpu/onednn_common.h"
-
 namespace collapse::cpu {
-namespace {
-
-using dnnl::normalization_flags;
-using dnnl::prop_kind;
-
-struct BnShape {
-  Shape x;
-  int64_t channels;
-  int64_t count;  // values per channel: N*H*W
-};
 
 BnShape check_bn_input(const char* op, const Tensor& x) {
   check_f32_cpu(op, "input x", x);
@@ -23,12 +13,30 @@ BnShape check_bn_input(const char* op, const Tensor& x) {
   return {x.shape(), x.size(1), x.numel() / std::max<int64_t>(x.size(1), 1)};
 }
 
-// A per-channel vector ([C]); optional ones may be undefined.
-void check_channel_vector(const char* op, const char* name, const Tensor& t, const Tensor& x, bool optional = false) {
+void check_channel_vector(const char* op, const char* name, const Tensor& t, const Tensor& x, bool optional) {
   if (optional && !t.defined()) return;
   check_f32_cpu(op, name, t);
   check_shape(op, name, t, {x.size(1)}, "input x", x);
 }
+
+void update_running_stats(Tensor& running_mean, Tensor& running_var, const float* mean, const float* var,
+                          double momentum, int64_t count) {
+  const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
+  for (auto [running, batch, factor] : {std::tuple{&running_mean, mean, 1.0}, {&running_var, var, unbias}}) {
+    if (!running->defined()) continue;
+    StagedOutput r(*running, MemoryFormat::contiguous, /*read_too=*/true);
+    float* rp = r.data();
+    for (int64_t c = 0; c < running->numel(); ++c)
+      rp[c] = static_cast<float>((1.0 - momentum) * rp[c] + momentum * factor * batch[c]);
+    r.finish();
+    running->storage()->bump_version();
+  }
+}
+
+namespace {
+
+using dnnl::normalization_flags;
+using dnnl::prop_kind;
 
 normalization_flags affine_flags(bool scale, bool shift) {
   auto f = normalization_flags::none;
@@ -54,23 +62,6 @@ struct BnEntry {
   Prim prim;
 };
 Cache<BnEntry> g_train, g_eval, g_backward;
-
-Tensor vector_input(const Tensor& t) { return t.defined() ? in_format(t, MemoryFormat::contiguous) : t; }
-
-// PyTorch's update: the running variance takes the unbiased batch variance (count/(count-1)).
-void update_running_stats(Tensor& running_mean, Tensor& running_var, const float* mean, const float* var,
-                          double momentum, int64_t count) {
-  const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
-  for (auto [running, batch, factor] : {std::tuple{&running_mean, mean, 1.0}, {&running_var, var, unbias}}) {
-    if (!running->defined()) continue;
-    StagedOutput r(*running, MemoryFormat::contiguous, /*read_too=*/true);
-    float* rp = r.data();
-    for (int64_t c = 0; c < running->numel(); ++c)
-      rp[c] = static_cast<float>((1.0 - momentum) * rp[c] + momentum * factor * batch[c]);
-    r.finish();
-    running->storage()->bump_version();
-  }
-}
 
 void cpu_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                                   Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& save_mean,

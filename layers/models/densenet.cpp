@@ -10,8 +10,8 @@ DenseLayer::DenseLayer(int64_t in, int64_t growth, int64_t bottleneck, Generator
 }
 
 Variable DenseLayer::forward(const Variable& x) {
-  Variable h = (*conv1_)(relu((*norm1_)(x)));
-  return (*conv2_)(relu((*norm2_)(h)));
+  Variable h = (*conv1_)(norm1_->forward_relu(x));
+  return (*conv2_)(norm2_->forward_relu(h));
 }
 
 DenseBlock::DenseBlock(int64_t layers, int64_t in, int64_t growth, int64_t bottleneck, Generator& gen)
@@ -84,6 +84,8 @@ DenseNet::DenseNet(const ModelConfig& cfg, Generator& gen) : Network("DenseNet")
       channels /= 2;
     }
   }
+  // Sequential runs norm5 + relu5 (and each transition's norm + relu, the ImageNet stem's norm0 + relu0) as
+  // one fused batch_norm_relu, under the same names.
   features_->add(std::make_shared<BatchNorm2d>(channels), "norm5");
   features_->add(std::make_shared<ReLU>(), "relu5");
   classifier_ = register_module("classifier", std::make_shared<Linear>(channels, cfg.num_classes, gen));

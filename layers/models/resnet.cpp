@@ -24,7 +24,7 @@ BasicBlock::BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& ge
 }
 
 Variable BasicBlock::forward(const Variable& x) {
-  Variable out = relu((*bn1_)((*conv1_)(x)));
+  Variable out = bn1_->forward_relu((*conv1_)(x));
   out = (*bn2_)((*conv2_)(out));
   return relu(add(out, shortcut(downsample_, x)));
 }
@@ -40,8 +40,8 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& ge
 }
 
 Variable Bottleneck::forward(const Variable& x) {
-  Variable out = relu((*bn1_)((*conv1_)(x)));
-  out = relu((*bn2_)((*conv2_)(out)));
+  Variable out = bn1_->forward_relu((*conv1_)(x));
+  out = bn2_->forward_relu((*conv2_)(out));
   out = (*bn3_)((*conv3_)(out));
   return relu(add(out, shortcut(downsample_, x)));
 }
@@ -73,7 +73,7 @@ ResNet::ResNet(const ModelConfig& cfg, Generator& gen, const ResidualBlockFactor
   const bool imagenet_stem = cfg.image_size > 96;
   int64_t channels = scaled_channels(64, cfg.width);
   // The stem's modules are registered on the ResNet itself (conv1, bn1, maxpool) to keep torchvision's
-  // names; stem_ only sequences them.
+  // names; stem_ only sequences them (and runs bn1 + ReLU fused, as Sequential does).
   stem_ = std::make_shared<Sequential>();
   stem_->add(register_module("conv1", imagenet_stem
                                           ? std::make_shared<Conv2d>(cfg.in_channels, channels, 7, 2, 3, false, gen)

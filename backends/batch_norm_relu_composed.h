@@ -1,0 +1,37 @@
+#pragma once
+// batch_norm_relu_* (kernels.h) as a backend's own batch-norm slot followed by its ReLU slot, for the
+// backends where correctness matters more than the passes saved: ref (the test oracle) and cuda (built
+// without a GPU to test on, so it reuses the kernels CudaVsRef already checks). The cpu backend fuses for
+// real (backends/cpu/batch_norm_relu.cpp).
+#include "backends/kernels.h"
+
+namespace collapse {
+
+// Batch norm into y, then ReLU on y in place (both backends' ReLU kernels are elementwise, so may run in place).
+template <Impl I>
+void composed_batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                            Tensor& running_mean, Tensor& running_var, double momentum, double eps,
+                                            Tensor& y, Tensor& save_mean, Tensor& save_var) {
+  batch_norm_forward_train.get(I)(x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean, save_var);
+  relu_forward.get(I)(y, y);
+}
+
+template <Impl I>
+void composed_batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                           const Tensor& running_mean, const Tensor& running_var, double eps,
+                                           Tensor& y) {
+  batch_norm_forward_eval.get(I)(x, gamma, beta, running_mean, running_var, eps, y);
+  relu_forward.get(I)(y, y);
+}
+
+// dy masked by y > 0 into dx, then the batch-norm backward from dx into dx: both backends' batch-norm
+// backward finish reading dy before writing dx, so dx may alias dy there.
+template <Impl I>
+void composed_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
+                                       const Tensor& save_mean, const Tensor& save_var, double eps, Tensor& dx,
+                                       Tensor& dgamma, Tensor& dbeta) {
+  relu_backward.get(I)(dy, y, dx);
+  batch_norm_backward.get(I)(dx, x, gamma, save_mean, save_var, eps, dx, dgamma, dbeta);
+}
+
+}  // namespace collapse

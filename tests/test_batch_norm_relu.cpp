@@ -1,0 +1,290 @@
+// Fused batch norm + ReLU (batch_norm_relu_* kernels, autograd's batch_norm_relu, BatchNorm::forward_relu and
+// Sequential's fusion): the reference kernels and the op against finite differences in float64, the
+// oneDNN kernels against the reference, the fused op against batch_norm then relu on a ResNet block, the
+// module names and hooks the models keep, and the CUDA kernels against the reference where a GPU answers.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/functional.h"
+#include "backends/cpu/onednn_common.h"
+#include "backends/device_query.h"
+#include "core/storage.h"
+#include "layers/layers.h"
+#include "layers/models/network.h"
+#include "layers/models/resnet.h"
+#include "tests/testing/gradcheck.h"
+
+using namespace collapse;
+using namespace collapse::testing;
+
+namespace {
+
+constexpr double kGradTol = 1e-6;  // float64 finite differences (step 1e-6)
+constexpr double kReduce = 1e-5;   // float32 sums in another order than the double reference
+constexpr double kEps = 1e-5, kMomentum = 0.1;
+constexpr MemoryFormat kCL = MemoryFormat::channels_last;
+constexpr MemoryFormat kRowMajor = MemoryFormat::contiguous;
+
+MemoryFormat layout_for(const Shape& shape, MemoryFormat format) { return shape.size() == 4 ? format : kRowMajor; }
+MemoryFormat other(MemoryFormat f) { return f == kCL ? kRowMajor : kCL; }
+
+// Inputs of one batch norm: x shifted and scaled away from 0 mean and unit variance, gamma > 0.
+struct BnInputs {
+  Tensor x, gamma, beta, running_mean, running_var, dy;
+  BnInputs(const Shape& shape, DType dtype, MemoryFormat layout, Generator& gen) {
+    const int64_t C = shape[1];
+    x = random_tensor(shape, dtype, gen, layout_for(shape, layout), -2.0, 3.0);
+    gamma = random_tensor({C}, dtype, gen, kRowMajor, 0.5, 1.5);
+    beta = random_tensor({C}, dtype, gen);
+    running_mean = random_tensor({C}, dtype, gen);
+    running_var = random_tensor({C}, dtype, gen, kRowMajor, 0.5, 1.5);
+    dy = random_tensor(shape, dtype, gen, layout_for(shape, layout));
+  }
+};
+
+// Every output of the three slots (training forward, its backward, eval forward) on the backend that
+// dispatch picks for `in`'s tensors (copied to `device`), brought back to the CPU:
+// y, save_mean, save_var, running_mean, running_var, dx, dgamma, dbeta, y (eval).
+const std::vector<std::string> kOutputNames = {"y",  "save_mean", "save_var", "running_mean", "running_var",
+                                               "dx", "dgamma",    "dbeta",    "y (eval)"};
+std::vector<Tensor> run_slots(const BnInputs& in, MemoryFormat out_layout, Device device = Device::cpu()) {
+  const Shape& shape = in.x.shape();
+  const DType dtype = in.x.dtype();
+  const Shape channels{shape[1]};
+  auto on = [&](const Tensor& t) { return t.clone().to(device); };  // a copy: the forward updates running stats
+  auto empty = [&](const Shape& s) { return Tensor::empty(s, dtype, device, layout_for(s, out_layout)); };
+  const Tensor x = on(in.x), gamma = on(in.gamma), beta = on(in.beta), dy = on(in.dy);
+  Tensor rm = on(in.running_mean), rv = on(in.running_var);
+  Tensor y = empty(shape), mean = empty(channels), var = empty(channels);
+  batch_norm_relu_forward_train(x, x, gamma, beta, rm, rv, kMomentum, kEps, y, mean, var);
+  Tensor dx = empty(shape), dgamma = empty(channels), dbeta = empty(channels);
+  batch_norm_relu_backward(x, dy, y, x, gamma, mean, var, kEps, dx, dgamma, dbeta);
+  Tensor y_eval = empty(shape);
+  batch_norm_relu_forward_eval(x, x, gamma, beta, rm, rv, kEps, y_eval);
+  std::vector<Tensor> out;
+  for (const Tensor& t : {y, mean, var, rm, rv, dx, dgamma, dbeta, y_eval}) out.push_back(t.to(Device::cpu()));
+  return out;
+}
+
+void expect_all_close(const std::vector<Tensor>& got, const std::vector<Tensor>& want, double tol,
+                      const std::string& context) {
+  ASSERT_EQ(got.size(), kOutputNames.size());
+  ASSERT_EQ(want.size(), kOutputNames.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = max_rel_error(got[i], want[i]);
+    EXPECT_LT(err, tol) << context << ": " << kOutputNames[i] << " differs (max relative error " << err << ")";
+  }
+}
+
+std::vector<Tensor> run_slots_on_ref(const BnInputs& in, MemoryFormat out_layout) {
+  ReferenceModeGuard guard;
+  return run_slots(in, out_layout);
+}
+
+// The shapes of the cpu and cuda comparisons: odd channel counts and N·H·W = 7·5·3, batch 1, 2-D, and one
+// large enough for the cpu loops to run in parallel when OpenMP has several threads.
+struct Case {
+  Shape shape;
+  MemoryFormat layout;
+};
+const Case kCases[] = {{{7, 3, 5, 3}, kCL}, {{7, 5, 5, 3}, kCL},      {{4, 16, 5, 3}, kCL}, {{1, 3, 7, 5}, kCL},
+                       {{3, 5, 4, 4}, kRowMajor}, {{7, 5}, kRowMajor}, {{6, 10}, kRowMajor}, {{8, 5, 33, 31}, kCL}};
+
+}  // namespace
+
+TEST(BatchNormRelu, SlotsHaveEveryBackend) {
+  for (Impl impl : {Impl::ref, Impl::cpu}) {
+    EXPECT_TRUE(batch_norm_relu_forward_train.has(impl)) << impl_name(impl);
+    EXPECT_TRUE(batch_norm_relu_forward_eval.has(impl)) << impl_name(impl);
+    EXPECT_TRUE(batch_norm_relu_backward.has(impl)) << impl_name(impl);
+  }
+#ifdef COLLAPSE_WITH_CUDA
+  EXPECT_TRUE(batch_norm_relu_forward_train.has(Impl::cuda));
+  EXPECT_TRUE(batch_norm_relu_forward_eval.has(Impl::cuda));
+  EXPECT_TRUE(batch_norm_relu_backward.has(Impl::cuda));
+#endif
+}
+
+// ------------------------------------------------------------------------------ reference, float64
+
+TEST(BatchNormRelu, RefTrainingGradientsMatchFiniteDifferences) {
+  Generator gen(61);
+  for (const Shape& shape : {Shape{2, 3, 4, 5}, Shape{1, 5, 3, 3}, Shape{7, 4}})
+    for (MemoryFormat layout : {kCL, kRowMajor}) {
+      if (shape.size() != 4 && layout == kCL) continue;
+      SCOPED_TRACE(shape_str(shape) + (layout == kCL ? " channels-last" : " row-major"));
+      BnInputs in(shape, DType::f64, layout, gen);
+      const int64_t C = shape[1];
+      const MemoryFormat out_layout = layout_for(shape, other(layout));
+      Tensor save_mean = Tensor::empty({C}, DType::f64), save_var = Tensor::empty({C}, DType::f64);
+      auto forward = [&] {
+        Tensor y = Tensor::empty(shape, DType::f64, Device::cpu(), out_layout);
+        batch_norm_relu_forward_train.get(Impl::ref)(in.x, in.gamma, in.beta, in.running_mean, in.running_var,
+                                                     kMomentum, kEps, y, save_mean, save_var);
+        return y;
+      };
+      const Tensor y = forward();  // the saved statistics and the mask of the unperturbed x
+      Tensor dx = Tensor::empty(shape, DType::f64, Device::cpu(), layout_for(shape, layout));
+      Tensor dgamma = Tensor::empty({C}, DType::f64), dbeta = Tensor::empty({C}, DType::f64);
+      batch_norm_relu_backward.get(Impl::ref)(in.dy, y, in.x, in.gamma, save_mean, save_var, kEps, dx, dgamma,
+                                              dbeta);
+      auto loss = [&] { return dot(forward(), in.dy); };
+      expect_gradient_matches(loss, in.x, dx, kGradTol, "dx");
+      expect_gradient_matches(loss, in.gamma, dgamma, kGradTol, "dgamma");
+      expect_gradient_matches(loss, in.beta, dbeta, kGradTol, "dbeta");
+      for (double v : y.to_double_vector()) ASSERT_GE(v, 0.0);
+    }
+}
+
+// The differentiable op in both modes, every input's gradient against finite differences.
+TEST(BatchNormRelu, OpGradientsMatchFiniteDifferencesInTrainingAndEval) {
+  Generator gen(62);
+  for (bool training : {true, false}) {
+    SCOPED_TRACE(training ? "training" : "eval");
+    BnInputs in({3, 4, 3, 2}, DType::f64, kCL, gen);
+    Variable x(in.x, true), gamma(in.gamma, true), beta(in.beta, true);
+    auto fused = [&](const Variable& xv, const Variable& g, const Variable& b) {
+      Tensor rm = in.running_mean.clone(), rv = in.running_var.clone();  // training would update them
+      return batch_norm_relu(xv, g, b, rm, rv, training, kMomentum, kEps);
+    };
+    fused(x, gamma, beta).backward(in.dy);
+    auto loss = [&] {
+      NoGradGuard no_grad;
+      return dot(fused(x.detach(), gamma.detach(), beta.detach()).data(), in.dy);
+    };
+    expect_gradient_matches(loss, in.x, x.grad(), kGradTol, "dx");
+    expect_gradient_matches(loss, in.gamma, gamma.grad(), kGradTol, "dgamma");
+    expect_gradient_matches(loss, in.beta, beta.grad(), kGradTol, "dbeta");
+  }
+}
+
+// ------------------------------------------------------------------------------ cpu vs reference
+
+TEST(BatchNormRelu, CpuMatchesRef) {
+  Generator gen(63);
+  for (const Case& c : kCases)
+    for (MemoryFormat out_layout : {c.layout, other(c.layout)}) {
+      const BnInputs in(c.shape, DType::f32, c.layout, gen);
+      expect_all_close(run_slots(in, out_layout), run_slots_on_ref(in, out_layout), kReduce,
+                       "batch_norm_relu " + shape_str(c.shape));
+    }
+}
+
+// A repeated call takes its scratch from the caching allocator and creates no oneDNN primitive.
+TEST(BatchNormRelu, CpuSteadyStateAllocatesNothing) {
+  Generator gen(64);
+  const BnInputs in({4, 6, 3, 5}, DType::f32, kCL, gen);
+  run_slots(in, kCL);
+  const size_t allocations = cpu_allocation_count(), primitives = cpu_primitive_creations();
+  run_slots(in, kCL);
+  EXPECT_EQ(cpu_allocation_count(), allocations);
+  EXPECT_EQ(cpu_primitive_creations(), primitives);
+}
+
+// ------------------------------------------------------------------------------ fused vs unfused
+
+namespace {
+
+template <class M>
+M& child(Module& m, const std::string& name) {
+  return dynamic_cast<M&>(*m.find_module(name));
+}
+
+Variable unfused_batch_norm(BatchNorm& bn, const Variable& x) {
+  return batch_norm(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.is_training(), bn.momentum, bn.eps);
+}
+
+// BasicBlock::forward with batch_norm then relu as two ops, on the block's own modules.
+Variable unfused_basic_block(Module& block, const Variable& x) {
+  Variable out = relu(unfused_batch_norm(child<BatchNorm>(block, "bn1"), child<Conv2d>(block, "conv1")(x)));
+  out = unfused_batch_norm(child<BatchNorm>(block, "bn2"), child<Conv2d>(block, "conv2")(out));
+  return relu(add(out, child<Sequential>(block, "downsample")(x)));
+}
+
+}  // namespace
+
+// Two identical blocks, one run as the model runs it (fused) and one unfused: outputs, every gradient and
+// the running statistics agree, in training and in evaluation.
+TEST(BatchNormRelu, FusedEqualsUnfusedOnAResNetBlock) {
+  for (bool training : {true, false}) {
+    SCOPED_TRACE(training ? "training" : "eval");
+    Generator gen_fused(66), gen_unfused(66), gen(67);
+    BasicBlock fused(4, 6, 2, gen_fused), unfused(4, 6, 2, gen_unfused);
+    fused.train(training);
+    unfused.train(training);
+    const Tensor x_data = random_tensor({3, 4, 7, 5}, DType::f32, gen, kCL);
+    Variable x_fused(x_data.clone(), true), x_unfused(x_data.clone(), true);
+    Variable y_fused = fused(x_fused), y_unfused = unfused_basic_block(unfused, x_unfused);
+    const Tensor seed = random_tensor(y_fused.shape(), DType::f32, gen, kCL);
+    y_fused.backward(seed);
+    y_unfused.backward(seed);
+    EXPECT_LT(max_rel_error(y_fused.data(), y_unfused.data()), kReduce) << "y";
+    EXPECT_LT(max_rel_error(x_fused.grad(), x_unfused.grad()), kReduce) << "dx";
+    const auto fused_params = fused.named_parameters(), unfused_params = unfused.named_parameters();
+    ASSERT_EQ(fused_params.size(), unfused_params.size());
+    for (size_t i = 0; i < fused_params.size(); ++i)
+      EXPECT_LT(max_rel_error(fused_params[i].second.grad(), unfused_params[i].second.grad()), kReduce)
+          << fused_params[i].first;
+    const StateDict fused_state = fused.state_dict(), unfused_state = unfused.state_dict();
+    ASSERT_EQ(fused_state.size(), unfused_state.size());
+    for (size_t i = 0; i < fused_state.size(); ++i) {  // parameters and running statistics, not the counters
+      if (fused_state[i].second.dtype() != DType::f32) continue;
+      EXPECT_LT(max_rel_error(fused_state[i].second, unfused_state[i].second), kReduce) << fused_state[i].first;
+    }
+  }
+}
+
+// Sequential fuses a BatchNorm followed by a ReLU: the value of the two ops, the BatchNorm's hook sees the
+// fused output, the ReLU's hook fires with that output as its input and output.
+TEST(BatchNormRelu, SequentialFusesBatchNormThenReluAndKeepsHooks) {
+  Generator gen(68);
+  auto bn = std::make_shared<BatchNorm1d>(5);
+  auto relu_module = std::make_shared<ReLU>();
+  Sequential seq{bn, relu_module};
+  Tensor bn_out, relu_in, relu_out;
+  bn->register_forward_hook([&](Module&, const Variable&, const Variable& out) { bn_out = out.data(); });
+  relu_module->register_forward_hook([&](Module&, const Variable& in, const Variable& out) {
+    relu_in = in.data();
+    relu_out = out.data();
+  });
+  const Tensor x = random_tensor({6, 5}, DType::f32, gen, kRowMajor);
+  const Variable y = seq(Variable(x));
+  Tensor rm = Tensor::zeros({5}), rv = Tensor::full({5}, 1.0);
+  const Variable expected = relu(batch_norm(Variable(x), bn->weight, bn->bias, rm, rv, true, kMomentum, kEps));
+  EXPECT_LT(max_rel_error(y.data(), expected.data()), kReduce);
+  ASSERT_TRUE(bn_out.defined() && relu_in.defined() && relu_out.defined());
+  expect_close(bn_out, y.data(), 0, 0, "BatchNorm hook output");
+  expect_close(relu_in, y.data(), 0, 0, "ReLU hook input");
+  expect_close(relu_out, y.data(), 0, 0, "ReLU hook output");
+  EXPECT_EQ(bn->num_batches_tracked.data<int64_t>()[0], 1);
+}
+
+// DenseNet's fused pairs are Sequential entries: the names stay torchvision's, relu5 stays a module.
+TEST(BatchNormRelu, DenseNetKeepsNormAndReluNames) {
+  Generator gen(69);
+  NetworkPtr net = build_model({"densenet", 40, 0.25, 3, 32, 10}, gen);
+  std::vector<std::string> keys;
+  for (const auto& [name, t] : net->state_dict()) keys.push_back(name);
+  for (const char* name : {"features.norm5.weight", "features.norm5.running_var", "features.transition1.norm.bias",
+                           "features.denseblock1.denselayer1.norm1.weight"})
+    EXPECT_NE(std::find(keys.begin(), keys.end(), name), keys.end()) << name;
+  ASSERT_NE(net->find_module("features.relu5"), nullptr);
+  EXPECT_EQ(net->find_module("features.relu5")->type_name(), "ReLU");
+}
+
+// ------------------------------------------------------------------------------ cuda vs reference
+
+TEST(BatchNormRelu, CudaMatchesRef) {
+  if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device (or a CPU-only build)";
+  Generator gen(70);
+  for (DType dtype : {DType::f32, DType::f64})
+    for (const Case& c : kCases) {
+      const BnInputs in(c.shape, dtype, c.layout, gen);
+      expect_all_close(run_slots(in, c.layout, Device::cuda()), run_slots_on_ref(in, c.layout),
+                       dtype == DType::f32 ? kReduce : 1e-10, "cuda batch_norm_relu " + shape_str(c.shape));
+    }
+}
