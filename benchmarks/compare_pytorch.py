@@ -309,6 +309,34 @@ class TorchRow:
         return self.batch / statistics.median(times) if times else None
 
 
+def current_rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_row_main(argv):
+    """Child mode (--memory-row): one PyTorch row alone in this process, so that its peak is its own."""
+    arch, width, inp, threads, batch, classes, seed, steps = argv
+    import resource
+    import torch
+    torch.set_num_threads(int(threads))
+    before = current_rss_mb()
+    row = TorchRow(torch, arch, float(width), inp, int(batch), int(classes), int(seed))
+    row.round(int(steps), 1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_rss_mb": round(peak, 1), "rss_before_model_mb": round(before, 1)}))
+
+
+def run_torch_memory(arch, width, input_label, threads, batch, classes, seed, steps):
+    """Peak memory of a PyTorch row, measured in a child process under this process's environment."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--memory-row", arch, repr(width), input_label, str(threads),
+           str(batch), str(classes), str(seed), str(steps)]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr}{r.stdout}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def run_ours(bench, arch, width, input_label, threads, batch, steps, warmup):
     cmd = [bench, "--arch", arch, "--width", repr(width), "--input", input_label, "--threads", str(threads),
            "--batch", str(batch), "--steps", str(steps), "--warmup", str(warmup), "--json-only"]
@@ -347,6 +375,9 @@ def default_bench():
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--memory-row":
+        memory_row_main(sys.argv[2:])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", nargs="+", default=["vgg11", "resnet18", "densenet40"], help="family + depth")
     ap.add_argument("--width", nargs="+", type=float, default=[0.25, 1.0], help="channel width multipliers")
@@ -400,9 +431,11 @@ def main():
           f"{args.rounds} alternating rounds per framework, each the median of {args.steps} steps after {args.warmup} "
           f"warm-up; 1x28x28 runs as 1x32x32 (padded, as the protocol). ratio = ours / pytorch. "
           f"parameter counts match for every row.")
+    print("MB: peak resident memory of the process that ran the row (in parentheses: that peak minus the resident "
+          "memory before the model was built, i.e. the model and its step; each PyTorch row runs alone in a child)")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     header = (f"{'arch':<11} {'input':<8} {'width':>5} {'thr':>3} {'params':>10} | {'ours img/s':>10} "
-              f"{'pytorch img/s':>13} {'ratio':>6} | {'ours MB':>8} {'allocs':>6} {'prims':>5} | load")
+              f"{'pytorch img/s':>13} {'ratio':>6} | {'ours MB':>13} {'pytorch MB':>13} {'allocs':>6} {'prims':>5} | load")
     print(header)
     sys.stdout.flush()
     for arch in args.arch:
@@ -420,16 +453,22 @@ def main():
                         ours_rates.append(last["ours_img_s"])
                         loads.append(os.getloadavg()[0])
                     del row
+                    mem = run_torch_memory(arch, w, inp, t, args.batch, args.classes, args.seed, args.steps)
+                    ours_step_mb = last["peak_rss_mb"] - last.get("rss_before_model_mb", 0.0)
+                    torch_step_mb = mem["peak_rss_mb"] - mem["rss_before_model_mb"]
                     ours, theirs = statistics.median(ours_rates), statistics.median(torch_rates)
                     load = statistics.mean(loads)
                     print(f"{arch:<11} {inp:<8} {w:>5g} {t:>3} {last['params']:>10} | {ours:>10.1f} {theirs:>13.1f} "
-                          f"{ours / theirs:>6.2f} | {last['peak_rss_mb']:>8.1f} {last['allocs_per_step']:>6.2f} "
+                          f"{ours / theirs:>6.2f} | {last['peak_rss_mb']:>6.0f} ({ours_step_mb:>4.0f}) "
+                          f"{mem['peak_rss_mb']:>6.0f} ({torch_step_mb:>4.0f}) {last['allocs_per_step']:>6.2f} "
                           f"{last['primitives_created']:>5} | {load:.2f}")
                     print(json.dumps({"arch": arch, "input": inp, "width": w, "threads": t, "batch": args.batch,
                                       "params": last["params"], "ours_img_s": round(ours, 2),
                                       "pytorch_img_s": round(theirs, 2), "ratio": round(ours / theirs, 3),
                                       "ours_rounds": ours_rates, "pytorch_rounds": [round(r, 2) for r in torch_rates],
                                       "ours_peak_rss_mb": last["peak_rss_mb"],
+                                      "pytorch_peak_rss_mb": mem["peak_rss_mb"],
+                                      "ours_step_mb": round(ours_step_mb, 1), "pytorch_step_mb": round(torch_step_mb, 1),
                                       "ours_allocs_per_step": last["allocs_per_step"],
                                       "ours_primitives_created": last["primitives_created"],
                                       "loadavg_1min": round(load, 2)}))

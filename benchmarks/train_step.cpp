@@ -127,6 +127,16 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// Resident memory now (/proc/self/statm), to separate the libraries' share of the peak from the step's.
+double current_rss_mb() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
 double peak_rss_mb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -154,6 +164,7 @@ void run_row(const Options& o, const Arch& arch, double width, const Input& in, 
   COLLAPSE_CHECK(device.is_cpu() || cuda_device_available(), "--device ", o.device,
                  ": no CUDA device answers (or this build has no CUDA backend)");
 
+  const double rss_before_model = current_rss_mb();
   Generator gen(o.seed);
   NetworkPtr model = build_model(model_config(arch, width, in, o.classes), gen);
   model->train();
@@ -225,11 +236,12 @@ void run_row(const Options& o, const Arch& arch, double width, const Input& in, 
       "{\"arch\": \"%s\", \"input\": \"%s\", \"network_input\": \"%lldx%lldx%lld\", \"width\": %s, \"threads\": %d, "
       "\"batch\": %lld, \"device\": \"%s\", \"params\": %lld, \"ours_img_s\": %.2f, \"step_ms\": %.3f, "
       "\"fwd_loss_ms\": %.3f, \"bwd_ms\": %.3f, \"sgd_ms\": %.3f, \"peak_rss_mb\": %.1f, \"allocs_per_step\": %.3f, "
-      "\"primitives_created\": %zu, \"cuda_mallocs\": %zu, \"steps\": %d, \"warmup\": %d}\n",
+      "\"primitives_created\": %zu, \"cuda_mallocs\": %zu, \"steps\": %d, \"warmup\": %d, "
+      "\"rss_before_model_mb\": %.1f}\n",
       arch.name.c_str(), in.label.c_str(), static_cast<long long>(in.channels), static_cast<long long>(in.size),
       static_cast<long long>(in.size), width_str(width).c_str(), used_threads, static_cast<long long>(o.batch),
       device.str().c_str(), static_cast<long long>(params), img_s, step_ms, median(fwd), median(bwd), median(sgd), rss,
-      allocs, prims, cuda_mallocs, o.steps, o.warmup);
+      allocs, prims, cuda_mallocs, o.steps, o.warmup, rss_before_model);
   std::fflush(stdout);
 
   if (o.profile) {
