@@ -6,12 +6,15 @@ namespace {
 struct ConcatNode final : Node {
   std::vector<int64_t> channels;
   const char* name() const override { return "concat_channels"; }
-  // Each input's gradient is its channel slice of dy, copied into a dense channels-last tensor.
+  // Each input's gradient is its channel slice of dy as a view (no copy): rows of channels[i] contiguous
+  // values a row of dy apart when dy is channels-last (or a row-major [N,C]). The engine never writes into
+  // a view (it adds in place only into a dense tensor it solely owns), add_forward and axpy read such
+  // slices in place on the cpu, and every other consumer copies a non-dense input first (fast_input).
   std::vector<Tensor> backward(const Tensor& dy) override {
     std::vector<Tensor> g(channels.size());
     int64_t start = 0;
     for (size_t i = 0; i < channels.size(); ++i) {
-      if (needs_input_grad(i)) g[i] = dy.narrow(1, start, channels[i]).clone();
+      if (needs_input_grad(i)) g[i] = dy.narrow(1, start, channels[i]);
       start += channels[i];
     }
     return g;
