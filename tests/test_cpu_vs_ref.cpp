@@ -88,6 +88,12 @@ TEST(CpuVsRef, Conv2dForwardBackwardDataBackwardWeights) {
       {2, 8, 9, 11, 12, 3, 1, 1, true, kCL},
       {2, 4, 10, 9, 6, 3, 1, 0, false, kCL},    // padding 0 becomes padding 2 on the forward route
       {1, 16, 8, 9, 8, 1, 1, 0, false, kRowMajor},
+      // Outputs of at most 4 pixels go through im2col + sgemm (backends/cpu/conv2d_gemm.h).
+      {3, 5, 2, 2, 7, 3, 1, 1, true, kCL},      // VGG's last stage: 2x2, padding 1 (5 of 9 taps in the padding)
+      {2, 6, 3, 3, 4, 3, 2, 1, false, kRowMajor},  // stride 2 onto 2x2
+      {2, 3, 3, 3, 5, 2, 1, 0, true, kCL},      // 2x2 kernel, no padding, 2x2 output
+      {4, 9, 1, 1, 3, 3, 1, 1, false, kCL},     // 1x1 maps: only the centre tap is inside
+      {2, 4, 5, 5, 6, 3, 2, 0, false, kCL},     // 2x2 output from 5x5 by stride 2
   };
   for (const ConvCase& c : cases) {
     const Conv2dParams p{c.stride, c.pad};

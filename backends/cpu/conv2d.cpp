@@ -1,5 +1,6 @@
 // Convolution on oneDNN: channels-last activations described by their real strides, weights in the
 // format the primitive prefers (reordered once per optimizer step, see reordered_weights).
+#include "backends/cpu/conv2d_gemm.h"
 #include "backends/cpu/onednn_common.h"
 
 namespace collapse::cpu {
@@ -107,6 +108,14 @@ void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const
   const char* op = "conv2d_forward";
   const ConvShape s = check_conv(op, x, "input x", w, "weight w", y, "output y", p);
   check_bias(op, "bias b", b, w);
+  if (conv_as_gemm(s.x, s.w, s.y)) {
+    const Tensor xin = fast_input(x), win = in_format(w, MemoryFormat::contiguous);
+    const Tensor bin = b.defined() ? in_format(b, MemoryFormat::contiguous) : b;
+    StagedOutput out(y);
+    gemm_conv_forward(xin, win, b.defined() ? bin.data<float>() : nullptr, p, out.get());
+    out.finish();
+    return;
+  }
   ConvEntry& e = g_forward.get(conv_key("conv_fwd", s, b.defined()), [&] {
     auto pd = forward_pd(s, b.defined());
     return ConvEntry{Prim(pd), pd.weights_desc()};
@@ -124,6 +133,13 @@ void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const
 void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
   const char* op = "conv2d_backward_data";
   const ConvShape s = check_conv(op, dx, "input gradient dx", w, "weight w", dy, "output gradient dy", p);
+  if (conv_as_gemm(s.x, s.w, s.y)) {
+    const Tensor dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
+    StagedOutput out(dx);
+    gemm_conv_backward_data(dyin, win, p, out.get());
+    out.finish();
+    return;
+  }
   ConvEntry& e = g_backward_data.get(conv_key("conv_bwd_data", s, false), [&] { return make_backward_data(s); });
   const Tensor dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
   const void* weights = reordered_weights(win, e.weights_md, e.view);
@@ -140,6 +156,16 @@ void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2d
   const char* op = "conv2d_backward_weights";
   const ConvShape s = check_conv(op, x, "input x", dw, "weight gradient dw", dy, "output gradient dy", p);
   check_bias(op, "bias gradient db", db, dw);
+  if (conv_as_gemm(s.x, s.w, s.y)) {
+    const Tensor xin = fast_input(x), dyin = fast_input(dy);
+    StagedOutput dw_out(dw, MemoryFormat::contiguous);
+    std::optional<StagedOutput> db_out;
+    if (db.defined()) db_out.emplace(db, MemoryFormat::contiguous);
+    gemm_conv_backward_weights(xin, dyin, p, dw_out.get(), db_out ? db_out->data() : nullptr);
+    dw_out.finish();
+    if (db_out) db_out->finish();
+    return;
+  }
   ConvBackwardWeightsEntry& e = g_backward_weights.get(conv_key("conv_bwd_weights", s, db.defined()), [&] {
     using D = dnnl::convolution_backward_weights::desc;
     const auto alg = dnnl::algorithm::convolution_direct;

@@ -27,14 +27,6 @@ void check_linear_bias(const char* op, const char* name, const Tensor& b, const 
 
 Tensor row_major(const Tensor& t) { return in_format(t, MemoryFormat::contiguous); }
 
-// C[M,N] = alpha op(A) op(B) + beta C on row-major matrices; skips empty products (sgemm rejects them).
-void gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-          float beta, float* C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  const auto st = dnnl::sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-  COLLAPSE_CHECK(st == dnnl::status::success, "cpu linear: dnnl::sgemm failed (status ", static_cast<int>(st), ")");
-}
-
 void cpu_linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   const char* op = "linear_forward";
   check_linear(op, x, "input x", w, "weight w", y, "output y");

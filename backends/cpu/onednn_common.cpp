@@ -264,5 +264,12 @@ const void* reordered_weights(const Tensor& w, const dnnl::memory::desc& format,
   return copy.buffer.get_data_handle();
 }
 
+void gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+          float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  const auto st = dnnl::sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+  COLLAPSE_CHECK(st == dnnl::status::success, "cpu gemm: dnnl::sgemm failed (status ", static_cast<int>(st), ")");
+}
+
 }  // namespace cpu
 }  // namespace collapse

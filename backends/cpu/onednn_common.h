@@ -53,6 +53,11 @@ inline Tensor fast_input(const Tensor& t) { return in_format(t, fast_format(t.sh
 
 // An output (or in-place operand) in a given layout: `get()` is the caller's tensor when it is already in
 // that layout, else a temporary (holding a copy of dst's values when `read_too`) that `finish()` copies back.
+// C[M,N] = op(A) op(B) + beta C on row-major float matrices (oneDNN's sgemm, which creates no primitive and
+// threads with OpenMP); skips empty products, which sgemm rejects.
+void gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+          float beta, float* C, int64_t ldc);
+
 class StagedOutput {
  public:
   StagedOutput(Tensor& dst, MemoryFormat format, bool read_too = false);
