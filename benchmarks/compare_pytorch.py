@@ -386,7 +386,7 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--steps", type=int, default=5, help="timed steps per round (median)")
-    ap.add_argument("--warmup", type=int, default=2, help="untimed steps before each round")
+    ap.add_argument("--warmup", type=int, default=8, help="untimed steps before each round")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per framework (median of rounds)")
     ap.add_argument("--bench", default=default_bench(), help="path of bench-train-step (default: build/bench-train-step)")
     ap.add_argument("--seed", type=int, default=1)

@@ -59,7 +59,7 @@ struct Options {
   int64_t batch = 128;
   int64_t classes = 10;
   int steps = 10;
-  int warmup = 3;
+  int warmup = 8;  // the best-fit allocator settles into its steady state within a few steps
   std::string device = "cpu";
   uint64_t seed = 1;
   bool print_params = false;
@@ -207,6 +207,7 @@ void run_row(const Options& o, const Arch& arch, double width, const Input& in, 
   for (int i = 0; i < o.warmup; ++i) step();
   if (!device.is_cpu()) cuda_synchronize();
 
+  cpu_reset_peak_live_bytes();
   const size_t allocs0 = cpu_allocation_count(), prims0 = cpu_primitive_creations();
   const size_t cuda_mallocs0 = cuda_memory_stats().malloc_calls;
   std::vector<double> fwd, bwd, sgd, total;
@@ -223,6 +224,7 @@ void run_row(const Options& o, const Arch& arch, double width, const Input& in, 
   const double step_ms = median(total);
   const double img_s = static_cast<double>(o.batch) / (step_ms / 1000.0);
   const double rss = peak_rss_mb();
+  const double live_mb = static_cast<double>(cpu_peak_live_bytes()) / (1024.0 * 1024.0);
 
   if (!o.json_only) {
     std::printf("%-11s %-8s %5s %3d %5lld %10lld | %8.2f %8.2f %8.2f %8.2f | %8.1f %9.1f %6.2f %5zu", arch.name.c_str(),
@@ -237,11 +239,11 @@ void run_row(const Options& o, const Arch& arch, double width, const Input& in, 
       "\"batch\": %lld, \"device\": \"%s\", \"params\": %lld, \"ours_img_s\": %.2f, \"step_ms\": %.3f, "
       "\"fwd_loss_ms\": %.3f, \"bwd_ms\": %.3f, \"sgd_ms\": %.3f, \"peak_rss_mb\": %.1f, \"allocs_per_step\": %.3f, "
       "\"primitives_created\": %zu, \"cuda_mallocs\": %zu, \"steps\": %d, \"warmup\": %d, "
-      "\"rss_before_model_mb\": %.1f}\n",
+      "\"rss_before_model_mb\": %.1f, \"peak_live_tensor_mb\": %.1f}\n",
       arch.name.c_str(), in.label.c_str(), static_cast<long long>(in.channels), static_cast<long long>(in.size),
       static_cast<long long>(in.size), width_str(width).c_str(), used_threads, static_cast<long long>(o.batch),
       device.str().c_str(), static_cast<long long>(params), img_s, step_ms, median(fwd), median(bwd), median(sgd), rss,
-      allocs, prims, cuda_mallocs, o.steps, o.warmup, rss_before_model);
+      allocs, prims, cuda_mallocs, o.steps, o.warmup, rss_before_model, live_mb);
   std::fflush(stdout);
 
   if (o.profile) {

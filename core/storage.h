@@ -60,6 +60,9 @@ class Storage {
 // Bytes held by the CPU caching allocator, and a way to hand them back (tests, benchmarks).
 size_t cpu_cached_bytes();
 size_t cpu_allocation_count();  // number of real aligned_alloc calls so far
+// The most bytes CPU tensors held at once (cached idle blocks not counted) since the last reset.
+size_t cpu_peak_live_bytes();
+void cpu_reset_peak_live_bytes();
 void cpu_release_cache();
 
 }  // namespace collapse
