@@ -13,6 +13,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/profiler.h"
 #include "data/registry.h"
 #include "data/subset_dataset.h"
 #include "experiments/support/protocol.h"
@@ -73,6 +74,7 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
   app.add_flag("--export-features", c.export_features, "write features/labels/logits/weights .npy at each measurement");
   app.add_flag("--keep-checkpoints", c.keep_checkpoints, "keep every measured epoch's checkpoint, not only the last");
   app.add_flag("--quiet", c.quiet, "no per-epoch progress lines");
+  app.add_flag("--profile", c.profile, "print time per op type and per layer over the second trained epoch");
   bool list = false;
   app.add_flag("--list", list, "list the registered datasets, architectures and measurements, then exit");
   app.parse(argc, argv);
@@ -256,7 +258,19 @@ int run(const ExperimentConfig& c) {
 
   if (start_epoch == 0 && is_measured(0)) measure(0, c.lr);
   for (int epoch = start_epoch + 1; epoch <= c.epochs; ++epoch) {
+    // The second trained epoch when there is one: the first also pays one-time setup (primitive creation).
+    const bool profiling = c.profile && epoch == std::min(start_epoch + 2, c.epochs);
+    if (profiling) {
+      profile::reset();
+      profile::enable(true);
+    }
     EpochResult r = trainer.train_epoch(epoch, train_loader);
+    if (profiling) {
+      profile::enable(false);
+      const int steps = static_cast<int>(std::max<int64_t>(1, r.images / c.batch_size));
+      std::printf("epoch %d, %d training steps: ", epoch, steps);
+      profile::print_report(stdout, profile::snapshot(), steps, 1000.0 * r.seconds / steps);
+    }
     if (is_measured(epoch)) measure(epoch, r.lr);
   }
 

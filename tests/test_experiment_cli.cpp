@@ -116,3 +116,20 @@ TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
   fs::remove_all(killed);
   fs::remove_all(dir.string() + "_keep");
 }
+
+TEST(ExperimentCli, ProfilePrintsOpsAndLayersOfTheSecondEpoch) {
+  if (!fs::exists(kData + "/mnist")) GTEST_SKIP() << "no " << kData << "/mnist";
+  const fs::path dir = fs::temp_directory_path() / "collapse_cli_profile";
+  fs::remove_all(dir);
+  const std::string log = dir.string() + ".log";
+  ASSERT_EQ(run("--dataset mnist --data-root " + kData + " --arch resnet --width 0.125 --per-class 8 "
+                "--test-per-class 2 --epochs 2 --batch-size 16 --measure-epochs 2 --profile --out " + dir.string(),
+                log),
+            0)
+      << slurp(log);
+  const std::string out = slurp(log);
+  EXPECT_NE(out.find("epoch 2, 5 training steps: profile"), std::string::npos) << out;
+  for (const char* row : {"conv2d_forward", "conv2d_backward_weights", "cross_entropy_forward", "layer1.0.conv1",
+                          "layer1.0.conv1 (backward)"})
+    EXPECT_NE(out.find(row), std::string::npos) << row << " missing from\n" << out;
+}

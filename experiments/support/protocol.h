@@ -31,6 +31,7 @@ struct ExperimentConfig {
   bool resume = false;
   bool export_features = false;
   bool quiet = false;
+  bool profile = false;  // time per op and per layer over the second trained epoch (core/profiler.h)
   bool keep_checkpoints = false;
   double tpt_accuracy = 0;     // 0: 0.999 (ImageNet 0.996)
   // Extra registered measurements (nc/measurements.h) taken at each measured epoch; unset: those on by default.
