@@ -33,20 +33,23 @@ struct Rows {
 // unit-stride elements a fixed stride apart; nullopt when its strides are not of that form. A tensor that
 // is dense in `f` is one row of numel elements. Size-1 dimensions are ignored.
 std::optional<Rows> rows_of(const Tensor& t, MemoryFormat f) {
-  std::vector<int64_t> order(static_cast<size_t>(t.dim()));
-  for (size_t d = 0; d < order.size(); ++d) order[d] = static_cast<int64_t>(d);
-  if (t.dim() == 4 && f == MemoryFormat::channels_last) order = {0, 2, 3, 1};
-  size_t k = order.size();
+  // The k-th dimension in memory order, outermost first (no container: this runs on every add and axpy).
+  const bool nhwc = t.dim() == 4 && f == MemoryFormat::channels_last;
+  auto order = [nhwc](size_t k) -> int64_t {
+    constexpr int64_t kNhwc[] = {0, 2, 3, 1};
+    return nhwc ? kNhwc[k] : static_cast<int64_t>(k);
+  };
+  size_t k = static_cast<size_t>(t.dim());
   int64_t len = 1;  // the innermost dimensions that are unit-stride and packed: one row
   for (; k > 0; --k) {
-    const int64_t d = order[k - 1];
+    const int64_t d = order(k - 1);
     if (t.size(d) == 1) continue;
     if (t.strides()[d] != len) break;
     len *= t.size(d);
   }
   int64_t rows = 1, stride = len, next = -1;  // the outer dimensions must collapse into one row stride
   for (; k > 0; --k) {
-    const int64_t d = order[k - 1];
+    const int64_t d = order(k - 1);
     if (t.size(d) == 1) continue;
     if (next < 0) {
       stride = t.strides()[d];
