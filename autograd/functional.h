@@ -19,6 +19,11 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
 // ReLU's own passes over memory. Saves its output for the ReLU's mask (the next layer keeps it anyway).
 Variable batch_norm_relu(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                          Tensor& running_var, bool training, double momentum, double eps);
+// relu(batch_norm(x) + residual) as one op, the end of a residual block (residual: the shortcut, x's shape;
+// undefined, it is batch_norm_relu). Its gradient is dy where the output is positive.
+Variable batch_norm_add_relu(const Variable& x, const Variable& residual, const Variable& gamma,
+                             const Variable& beta, Tensor& running_mean, Tensor& running_var, bool training,
+                             double momentum, double eps);
 Variable relu(const Variable& x);
 Variable max_pool2d(const Variable& x, const Pool2dParams& p);
 Variable avg_pool2d(const Variable& x, const Pool2dParams& p);

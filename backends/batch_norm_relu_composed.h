@@ -7,30 +7,38 @@
 
 namespace collapse {
 
-// Batch norm into y, then ReLU on y in place (both backends' ReLU kernels are elementwise, so may run in place).
+// The residual added to y and the ReLU applied, in place (both backends' elementwise kernels allow it).
 template <Impl I>
-void composed_batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                            Tensor& running_mean, Tensor& running_var, double momentum, double eps,
-                                            Tensor& y, Tensor& save_mean, Tensor& save_var) {
+void add_residual_then_relu(const Tensor& residual, Tensor& y) {
+  if (residual.defined()) add_forward.get(I)(y, residual, y);
+  relu_forward.get(I)(y, y);
+}
+
+template <Impl I>
+void composed_batch_norm_relu_forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
+                                            const Tensor& beta, Tensor& running_mean, Tensor& running_var,
+                                            double momentum, double eps, Tensor& y, Tensor& save_mean,
+                                            Tensor& save_var) {
   batch_norm_forward_train.get(I)(x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean, save_var);
-  relu_forward.get(I)(y, y);
+  add_residual_then_relu<I>(residual, y);
 }
 
 template <Impl I>
-void composed_batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                           const Tensor& running_mean, const Tensor& running_var, double eps,
-                                           Tensor& y) {
+void composed_batch_norm_relu_forward_eval(const Tensor& x, const Tensor& residual, const Tensor& gamma,
+                                           const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                                           double eps, Tensor& y) {
   batch_norm_forward_eval.get(I)(x, gamma, beta, running_mean, running_var, eps, y);
-  relu_forward.get(I)(y, y);
+  add_residual_then_relu<I>(residual, y);
 }
 
-// dy masked by y > 0 into dx, then the batch-norm backward from dx into dx: both backends' batch-norm
-// backward finish reading dy before writing dx, so dx may alias dy there.
+// dy masked by y > 0 into dx (copied to dresidual), then the batch-norm backward from dx into dx: both
+// backends' batch-norm backward finish reading dy before writing dx, so dx may alias dy there.
 template <Impl I>
 void composed_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
                                        const Tensor& save_mean, const Tensor& save_var, double eps, Tensor& dx,
-                                       Tensor& dgamma, Tensor& dbeta) {
+                                       Tensor& dresidual, Tensor& dgamma, Tensor& dbeta) {
   relu_backward.get(I)(dy, y, dx);
+  if (dresidual.defined()) dresidual.copy_(dx);
   batch_norm_backward.get(I)(dx, x, gamma, save_mean, save_var, eps, dx, dgamma, dbeta);
 }
 

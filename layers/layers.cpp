@@ -48,12 +48,20 @@ Variable BatchNorm::forward(const Variable& x) {
     // A host-side counter: num_batches_tracked is bookkeeping only (momentum is fixed), kept for parity.
     if (num_batches_tracked.device().is_cpu()) num_batches_tracked.data<int64_t>()[0] += 1;
   }
-  const auto op = std::exchange(fuse_relu_, false) ? batch_norm_relu : batch_norm;
-  return op(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  if (std::exchange(fuse_relu_, false))
+    return batch_norm_add_relu(x, std::exchange(fused_residual_, Variable()), weight, bias, running_mean, running_var,
+                               is_training(), momentum, eps);
+  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
 Variable BatchNorm::forward_relu(const Variable& x) {
   fuse_relu_ = true;
+  return (*this)(x);
+}
+
+Variable BatchNorm::forward_add_relu(const Variable& x, const Variable& residual) {
+  fuse_relu_ = true;
+  fused_residual_ = residual;
   return (*this)(x);
 }
 

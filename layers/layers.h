@@ -38,6 +38,9 @@ class BatchNorm : public Module {
   // instead, and Sequential does for a BatchNorm followed by a ReLU. It runs through operator(), so forward
   // hooks on this module still fire, but they see the fused output max(0, BN(x)): BN(x) alone never exists.
   Variable forward_relu(const Variable& x);
+  // relu((*this)(x) + residual), the end of a residual block, as one fused op (batch_norm_add_relu); hooks
+  // on this module see x as input and the block's output max(0, BN(x) + residual).
+  Variable forward_add_relu(const Variable& x, const Variable& residual);
   Variable weight, bias;
   Tensor& running_mean;
   Tensor& running_var;
@@ -45,7 +48,9 @@ class BatchNorm : public Module {
   double eps, momentum;
 
  private:
-  bool fuse_relu_ = false;  // set by forward_relu for the forward that operator() runs next
+  // Set by forward_relu / forward_add_relu for the forward that operator() runs next.
+  bool fuse_relu_ = false;
+  Variable fused_residual_;
 };
 struct BatchNorm2d : BatchNorm {
   explicit BatchNorm2d(int64_t c) : BatchNorm("BatchNorm2d", c) {}

@@ -1,7 +1,8 @@
-// Fused batch norm + ReLU (batch_norm_relu_* kernels, autograd's batch_norm_relu, BatchNorm::forward_relu and
-// Sequential's fusion): the reference kernels and the op against finite differences in float64, the
-// oneDNN kernels against the reference, the fused op against batch_norm then relu on a ResNet block, the
-// module names and hooks the models keep, and the CUDA kernels against the reference where a GPU answers.
+// Fused batch norm (+ residual) + ReLU (batch_norm_relu_* kernels, autograd's batch_norm_relu and
+// batch_norm_add_relu, BatchNorm::forward_relu / forward_add_relu and Sequential's fusion): the reference
+// kernels and the ops against finite differences in float64, the cpu kernels against the reference, the
+// fused ops against batch_norm, add and relu on ResNet blocks, the module names and hooks the models keep,
+// and the CUDA kernels against the reference where a GPU answers.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,8 +35,10 @@ MemoryFormat other(MemoryFormat f) { return f == kCL ? kRowMajor : kCL; }
 
 // Inputs of one batch norm: x shifted and scaled away from 0 mean and unit variance, gamma > 0.
 struct BnInputs {
-  Tensor x, gamma, beta, running_mean, running_var, dy;
-  BnInputs(const Shape& shape, DType dtype, MemoryFormat layout, Generator& gen) {
+  Tensor x, gamma, beta, running_mean, running_var, dy, residual;
+  // residual: undefined, or in `residual_layout` (it may differ from x's).
+  BnInputs(const Shape& shape, DType dtype, MemoryFormat layout, Generator& gen, bool with_residual = false,
+           MemoryFormat residual_layout = kCL) {
     const int64_t C = shape[1];
     x = random_tensor(shape, dtype, gen, layout_for(shape, layout), -2.0, 3.0);
     gamma = random_tensor({C}, dtype, gen, kRowMajor, 0.5, 1.5);
@@ -43,14 +46,16 @@ struct BnInputs {
     running_mean = random_tensor({C}, dtype, gen);
     running_var = random_tensor({C}, dtype, gen, kRowMajor, 0.5, 1.5);
     dy = random_tensor(shape, dtype, gen, layout_for(shape, layout));
+    if (with_residual) residual = random_tensor(shape, dtype, gen, layout_for(shape, residual_layout), -1.0, 1.0);
   }
 };
 
 // Every output of the three slots (training forward, its backward, eval forward) on the backend that
 // dispatch picks for `in`'s tensors (copied to `device`), brought back to the CPU:
-// y, save_mean, save_var, running_mean, running_var, dx, dgamma, dbeta, y (eval).
-const std::vector<std::string> kOutputNames = {"y",  "save_mean", "save_var", "running_mean", "running_var",
-                                               "dx", "dgamma",    "dbeta",    "y (eval)"};
+// y, save_mean, save_var, running_mean, running_var, dx, dgamma, dbeta, y (eval) and, with a residual,
+// dresidual (else an empty tensor in its place).
+const std::vector<std::string> kOutputNames = {"y",      "save_mean", "save_var", "running_mean", "running_var",
+                                               "dx",     "dgamma",    "dbeta",    "y (eval)",     "dresidual"};
 std::vector<Tensor> run_slots(const BnInputs& in, MemoryFormat out_layout, Device device = Device::cpu()) {
   const Shape& shape = in.x.shape();
   const DType dtype = in.x.dtype();
@@ -58,15 +63,19 @@ std::vector<Tensor> run_slots(const BnInputs& in, MemoryFormat out_layout, Devic
   auto on = [&](const Tensor& t) { return t.clone().to(device); };  // a copy: the forward updates running stats
   auto empty = [&](const Shape& s) { return Tensor::empty(s, dtype, device, layout_for(s, out_layout)); };
   const Tensor x = on(in.x), gamma = on(in.gamma), beta = on(in.beta), dy = on(in.dy);
+  const Tensor residual = in.residual.defined() ? on(in.residual) : Tensor();
   Tensor rm = on(in.running_mean), rv = on(in.running_var);
   Tensor y = empty(shape), mean = empty(channels), var = empty(channels);
-  batch_norm_relu_forward_train(x, x, gamma, beta, rm, rv, kMomentum, kEps, y, mean, var);
+  batch_norm_relu_forward_train(x, x, residual, gamma, beta, rm, rv, kMomentum, kEps, y, mean, var);
   Tensor dx = empty(shape), dgamma = empty(channels), dbeta = empty(channels);
-  batch_norm_relu_backward(x, dy, y, x, gamma, mean, var, kEps, dx, dgamma, dbeta);
+  Tensor dresidual = residual.defined() ? empty(shape) : Tensor::zeros({0});
+  Tensor dresidual_arg = residual.defined() ? dresidual : Tensor();
+  batch_norm_relu_backward(x, dy, y, x, gamma, mean, var, kEps, dx, dresidual_arg, dgamma, dbeta);
   Tensor y_eval = empty(shape);
-  batch_norm_relu_forward_eval(x, x, gamma, beta, rm, rv, kEps, y_eval);
+  batch_norm_relu_forward_eval(x, x, residual, gamma, beta, rm, rv, kEps, y_eval);
   std::vector<Tensor> out;
-  for (const Tensor& t : {y, mean, var, rm, rv, dx, dgamma, dbeta, y_eval}) out.push_back(t.to(Device::cpu()));
+  for (const Tensor& t : {y, mean, var, rm, rv, dx, dgamma, dbeta, y_eval, dresidual})
+    out.push_back(t.to(Device::cpu()));
   return out;
 }
 
@@ -114,28 +123,32 @@ TEST(BatchNormRelu, SlotsHaveEveryBackend) {
 TEST(BatchNormRelu, RefTrainingGradientsMatchFiniteDifferences) {
   Generator gen(61);
   for (const Shape& shape : {Shape{2, 3, 4, 5}, Shape{1, 5, 3, 3}, Shape{7, 4}})
-    for (MemoryFormat layout : {kCL, kRowMajor}) {
+    for (MemoryFormat layout : {kCL, kRowMajor})
+      for (bool with_residual : {false, true}) {
       if (shape.size() != 4 && layout == kCL) continue;
-      SCOPED_TRACE(shape_str(shape) + (layout == kCL ? " channels-last" : " row-major"));
-      BnInputs in(shape, DType::f64, layout, gen);
+      SCOPED_TRACE(shape_str(shape) + (layout == kCL ? " channels-last" : " row-major") +
+                   (with_residual ? " + residual" : ""));
+      BnInputs in(shape, DType::f64, layout, gen, with_residual, layout_for(shape, other(layout)));
       const int64_t C = shape[1];
       const MemoryFormat out_layout = layout_for(shape, other(layout));
       Tensor save_mean = Tensor::empty({C}, DType::f64), save_var = Tensor::empty({C}, DType::f64);
       auto forward = [&] {
         Tensor y = Tensor::empty(shape, DType::f64, Device::cpu(), out_layout);
-        batch_norm_relu_forward_train.get(Impl::ref)(in.x, in.gamma, in.beta, in.running_mean, in.running_var,
-                                                     kMomentum, kEps, y, save_mean, save_var);
+        batch_norm_relu_forward_train.get(Impl::ref)(in.x, in.residual, in.gamma, in.beta, in.running_mean,
+                                                     in.running_var, kMomentum, kEps, y, save_mean, save_var);
         return y;
       };
       const Tensor y = forward();  // the saved statistics and the mask of the unperturbed x
       Tensor dx = Tensor::empty(shape, DType::f64, Device::cpu(), layout_for(shape, layout));
       Tensor dgamma = Tensor::empty({C}, DType::f64), dbeta = Tensor::empty({C}, DType::f64);
-      batch_norm_relu_backward.get(Impl::ref)(in.dy, y, in.x, in.gamma, save_mean, save_var, kEps, dx, dgamma,
-                                              dbeta);
+      Tensor dresidual = with_residual ? Tensor::empty(shape, DType::f64, Device::cpu(), out_layout) : Tensor();
+      batch_norm_relu_backward.get(Impl::ref)(in.dy, y, in.x, in.gamma, save_mean, save_var, kEps, dx, dresidual,
+                                              dgamma, dbeta);
       auto loss = [&] { return dot(forward(), in.dy); };
       expect_gradient_matches(loss, in.x, dx, kGradTol, "dx");
       expect_gradient_matches(loss, in.gamma, dgamma, kGradTol, "dgamma");
       expect_gradient_matches(loss, in.beta, dbeta, kGradTol, "dbeta");
+      if (with_residual) expect_gradient_matches(loss, in.residual, dresidual, kGradTol, "dresidual");
       for (double v : y.to_double_vector()) ASSERT_GE(v, 0.0);
     }
 }
@@ -143,22 +156,43 @@ TEST(BatchNormRelu, RefTrainingGradientsMatchFiniteDifferences) {
 // The differentiable op in both modes, every input's gradient against finite differences.
 TEST(BatchNormRelu, OpGradientsMatchFiniteDifferencesInTrainingAndEval) {
   Generator gen(62);
-  for (bool training : {true, false}) {
-    SCOPED_TRACE(training ? "training" : "eval");
-    BnInputs in({3, 4, 3, 2}, DType::f64, kCL, gen);
+  for (bool training : {true, false})
+    for (bool with_residual : {false, true}) {
+    SCOPED_TRACE(std::string(training ? "training" : "eval") + (with_residual ? ", batch_norm_add_relu" : ""));
+    BnInputs in({3, 4, 3, 2}, DType::f64, kCL, gen, with_residual, kRowMajor);
     Variable x(in.x, true), gamma(in.gamma, true), beta(in.beta, true);
-    auto fused = [&](const Variable& xv, const Variable& g, const Variable& b) {
+    Variable residual = with_residual ? Variable(in.residual, true) : Variable();
+    auto fused = [&](const Variable& xv, const Variable& r, const Variable& g, const Variable& b) {
       Tensor rm = in.running_mean.clone(), rv = in.running_var.clone();  // training would update them
-      return batch_norm_relu(xv, g, b, rm, rv, training, kMomentum, kEps);
+      return with_residual ? batch_norm_add_relu(xv, r, g, b, rm, rv, training, kMomentum, kEps)
+                           : batch_norm_relu(xv, g, b, rm, rv, training, kMomentum, kEps);
     };
-    fused(x, gamma, beta).backward(in.dy);
+    fused(x, residual, gamma, beta).backward(in.dy);
     auto loss = [&] {
       NoGradGuard no_grad;
-      return dot(fused(x.detach(), gamma.detach(), beta.detach()).data(), in.dy);
+      const Variable r = with_residual ? residual.detach() : Variable();
+      return dot(fused(x.detach(), r, gamma.detach(), beta.detach()).data(), in.dy);
     };
     expect_gradient_matches(loss, in.x, x.grad(), kGradTol, "dx");
     expect_gradient_matches(loss, in.gamma, gamma.grad(), kGradTol, "dgamma");
     expect_gradient_matches(loss, in.beta, beta.grad(), kGradTol, "dbeta");
+    if (with_residual) expect_gradient_matches(loss, in.residual, residual.grad(), kGradTol, "dresidual");
+  }
+}
+
+// A residual of another shape is refused, naming the op and both shapes.
+TEST(BatchNormRelu, AddReluRejectsAResidualOfAnotherShape) {
+  Generator gen(65);
+  BnInputs in({2, 3, 4, 4}, DType::f32, kCL, gen);
+  const Tensor wrong = random_tensor({2, 3, 4, 5}, DType::f32, gen, kCL);
+  try {
+    batch_norm_add_relu(Variable(in.x), Variable(wrong), Variable(in.gamma), Variable(in.beta), in.running_mean,
+                        in.running_var, true, kMomentum, kEps);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("batch_norm_add_relu"), std::string::npos) << what;
+    EXPECT_NE(what.find("[2, 3, 4, 5]"), std::string::npos) << what;
   }
 }
 
@@ -167,17 +201,18 @@ TEST(BatchNormRelu, OpGradientsMatchFiniteDifferencesInTrainingAndEval) {
 TEST(BatchNormRelu, CpuMatchesRef) {
   Generator gen(63);
   for (const Case& c : kCases)
-    for (MemoryFormat out_layout : {c.layout, other(c.layout)}) {
-      const BnInputs in(c.shape, DType::f32, c.layout, gen);
-      expect_all_close(run_slots(in, out_layout), run_slots_on_ref(in, out_layout), kReduce,
-                       "batch_norm_relu " + shape_str(c.shape));
-    }
+    for (MemoryFormat out_layout : {c.layout, other(c.layout)})
+      for (bool with_residual : {false, true}) {
+        const BnInputs in(c.shape, DType::f32, c.layout, gen, with_residual, layout_for(c.shape, out_layout));
+        expect_all_close(run_slots(in, out_layout), run_slots_on_ref(in, out_layout), kReduce,
+                         (with_residual ? "batch_norm_relu + residual " : "batch_norm_relu ") + shape_str(c.shape));
+      }
 }
 
 // A repeated call takes its scratch from the caching allocator and creates no oneDNN primitive.
 TEST(BatchNormRelu, CpuSteadyStateAllocatesNothing) {
   Generator gen(64);
-  const BnInputs in({4, 6, 3, 5}, DType::f32, kCL, gen);
+  const BnInputs in({4, 6, 3, 5}, DType::f32, kCL, gen, true);
   run_slots(in, kCL);
   const size_t allocations = cpu_allocation_count(), primitives = cpu_primitive_creations();
   run_slots(in, kCL);
@@ -198,25 +233,31 @@ Variable unfused_batch_norm(BatchNorm& bn, const Variable& x) {
   return batch_norm(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.is_training(), bn.momentum, bn.eps);
 }
 
-// BasicBlock::forward with batch_norm then relu as two ops, on the block's own modules.
+// BasicBlock::forward with batch_norm, add and relu as separate ops, on the block's own modules.
 Variable unfused_basic_block(Module& block, const Variable& x) {
   Variable out = relu(unfused_batch_norm(child<BatchNorm>(block, "bn1"), child<Conv2d>(block, "conv1")(x)));
   out = unfused_batch_norm(child<BatchNorm>(block, "bn2"), child<Conv2d>(block, "conv2")(out));
-  return relu(add(out, child<Sequential>(block, "downsample")(x)));
+  Module* downsample = block.find_module("downsample");
+  const Variable shortcut = downsample ? (*downsample)(x) : x;
+  return relu(add(out, shortcut));
 }
 
 }  // namespace
 
 // Two identical blocks, one run as the model runs it (fused) and one unfused: outputs, every gradient and
-// the running statistics agree, in training and in evaluation.
+// the running statistics agree, in training and in evaluation, with a downsampling shortcut (4 -> 6
+// channels, stride 2) and with the identity.
 TEST(BatchNormRelu, FusedEqualsUnfusedOnAResNetBlock) {
-  for (bool training : {true, false}) {
-    SCOPED_TRACE(training ? "training" : "eval");
+  for (bool training : {true, false})
+    for (int64_t in_channels : {4, 6}) {
+    const int64_t stride = in_channels == 6 ? 1 : 2;
+    SCOPED_TRACE(std::string(training ? "training" : "eval") + (stride == 1 ? ", identity shortcut" : ""));
     Generator gen_fused(66), gen_unfused(66), gen(67);
-    BasicBlock fused(4, 6, 2, gen_fused), unfused(4, 6, 2, gen_unfused);
+    BasicBlock fused(in_channels, 6, stride, gen_fused), unfused(in_channels, 6, stride, gen_unfused);
+    ASSERT_EQ(fused.find_module("downsample") == nullptr, stride == 1);
     fused.train(training);
     unfused.train(training);
-    const Tensor x_data = random_tensor({3, 4, 7, 5}, DType::f32, gen, kCL);
+    const Tensor x_data = random_tensor({3, in_channels, 7, 5}, DType::f32, gen, kCL);
     Variable x_fused(x_data.clone(), true), x_unfused(x_data.clone(), true);
     Variable y_fused = fused(x_fused), y_unfused = unfused_basic_block(unfused, x_unfused);
     const Tensor seed = random_tensor(y_fused.shape(), DType::f32, gen, kCL);
@@ -282,9 +323,12 @@ TEST(BatchNormRelu, CudaMatchesRef) {
   if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device (or a CPU-only build)";
   Generator gen(70);
   for (DType dtype : {DType::f32, DType::f64})
-    for (const Case& c : kCases) {
-      const BnInputs in(c.shape, dtype, c.layout, gen);
-      expect_all_close(run_slots(in, c.layout, Device::cuda()), run_slots_on_ref(in, c.layout),
-                       dtype == DType::f32 ? kReduce : 1e-10, "cuda batch_norm_relu " + shape_str(c.shape));
-    }
+    for (const Case& c : kCases)
+      for (bool with_residual : {false, true}) {
+        const BnInputs in(c.shape, dtype, c.layout, gen, with_residual);
+        expect_all_close(run_slots(in, c.layout, Device::cuda()), run_slots_on_ref(in, c.layout),
+                         dtype == DType::f32 ? kReduce : 1e-10,
+                         (with_residual ? "cuda batch_norm_relu + residual " : "cuda batch_norm_relu ") +
+                             shape_str(c.shape));
+      }
 }

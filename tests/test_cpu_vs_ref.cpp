@@ -88,6 +88,9 @@ TEST(CpuVsRef, Conv2dForwardBackwardDataBackwardWeights) {
       {2, 8, 9, 11, 12, 3, 1, 1, true, kCL},
       {2, 4, 10, 9, 6, 3, 1, 0, false, kCL},    // padding 0 becomes padding 2 on the forward route
       {1, 16, 8, 9, 8, 1, 1, 0, false, kRowMajor},
+      // At most 24 channels on both sides, oneDNN's direct JIT kernel; above, its brgemm one (conv2d.cpp).
+      {2, 24, 9, 8, 24, 3, 1, 1, false, kCL},
+      {2, 32, 8, 9, 40, 3, 1, 1, true, kCL},
       // Outputs of at most 4 pixels go through im2col + sgemm (backends/cpu/conv2d_gemm.h).
       {3, 5, 2, 2, 7, 3, 1, 1, true, kCL},      // VGG's last stage: 2x2, padding 1 (5 of 9 taps in the padding)
       {2, 6, 3, 3, 4, 3, 2, 1, false, kRowMajor},  // stride 2 onto 2x2

@@ -3,6 +3,15 @@
 namespace collapse {
 namespace {
 
+constexpr size_t kResidual = 3;  // inputs: x, gamma, beta and, when added, the residual
+
+bool has_residual(const Node& node) { return node.next.size() > kResidual; }
+
+// For the residual's gradient: a tensor like y when the residual wants one, else undefined.
+Tensor residual_gradient_like(const Node& node, const Tensor& y) {
+  return node.needs_input_grad(kResidual) ? Tensor::empty_activation(y.shape(), y.dtype(), y.device()) : Tensor();
+}
+
 // The batch-norm training node and the ReLU's output, whose zeros mask the gradient.
 struct BatchNormReluTrainNode final : BatchNormTrainNode {
   Tensor y;
@@ -11,7 +20,9 @@ struct BatchNormReluTrainNode final : BatchNormTrainNode {
   const char* name() const override { return "batch_norm_relu"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     std::vector<Tensor> g = empty_gradients();
-    batch_norm_relu_backward(dy, dy, y, x, gamma, save_mean, save_var, eps, g[0], g[1], g[2]);
+    Tensor dresidual = residual_gradient_like(*this, y);
+    batch_norm_relu_backward(dy, dy, y, x, gamma, save_mean, save_var, eps, g[0], dresidual, g[1], g[2]);
+    if (has_residual(*this)) g.push_back(std::move(dresidual));
     return g;
   }
   void release_saved() override {
@@ -20,7 +31,7 @@ struct BatchNormReluTrainNode final : BatchNormTrainNode {
   }
 };
 
-// Evaluation: the ReLU's backward (dy where y > 0), then the affine map's.
+// Evaluation: the ReLU's backward (dy where y > 0), which is also the residual's gradient, then the affine map's.
 struct BatchNormReluEvalNode final : BatchNormEvalNode {
   Tensor y;
   BatchNormReluEvalNode(BatchNormEvalNode batch_norm, Tensor y_)
@@ -29,7 +40,9 @@ struct BatchNormReluEvalNode final : BatchNormEvalNode {
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor masked = Tensor::empty_activation(y.shape(), y.dtype(), y.device());
     relu_backward(dy, dy, y, masked);
-    return BatchNormEvalNode::backward(masked);
+    std::vector<Tensor> g = BatchNormEvalNode::backward(masked);
+    if (has_residual(*this)) g.push_back(needs_input_grad(kResidual) ? masked : Tensor());
+    return g;
   }
   void release_saved() override {
     BatchNormEvalNode::release_saved();
@@ -39,27 +52,39 @@ struct BatchNormReluEvalNode final : BatchNormEvalNode {
 
 }  // namespace
 
-Variable batch_norm_relu(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
-                         Tensor& running_var, bool training, double momentum, double eps) {
+Variable batch_norm_add_relu(const Variable& x, const Variable& residual, const Variable& gamma,
+                             const Variable& beta, Tensor& running_mean, Tensor& running_var, bool training,
+                             double momentum, double eps) {
+  const char* op = residual.defined() ? "batch_norm_add_relu" : "batch_norm_relu";
   const Tensor& xt = x.data();
-  check_batch_norm_input("batch_norm_relu", xt, gamma.data());
+  check_batch_norm_input(op, xt, gamma.data());
+  const Tensor rt = residual.defined() ? residual.data() : Tensor();
+  COLLAPSE_CHECK(!rt.defined() || rt.shape() == xt.shape(), op, ": residual ", rt.defined() ? rt.str() : "",
+                 " does not match input ", xt.str());
   Tensor y = Tensor::empty_activation(xt.shape(), xt.dtype(), xt.device());
-  const bool build = any_requires_grad({x, gamma, beta});
+  std::vector<Variable> inputs{x, gamma, beta};
+  if (residual.defined()) inputs.push_back(residual);
+  const bool build = any_requires_grad(inputs);
   std::shared_ptr<Node> node;
   if (training) {
     Tensor save_mean = per_channel_like(gamma.data()), save_var = per_channel_like(gamma.data());
-    batch_norm_relu_forward_train(xt, xt, gamma.data(), beta.data(), running_mean, running_var, momentum, eps, y,
-                                  save_mean, save_var);
+    batch_norm_relu_forward_train(xt, xt, rt, gamma.data(), beta.data(), running_mean, running_var, momentum, eps,
+                                  y, save_mean, save_var);
     if (build)
       node = std::make_shared<BatchNormReluTrainNode>(BatchNormTrainNode(xt, gamma.data(), save_mean, save_var, eps),
                                                       y);
   } else {
-    batch_norm_relu_forward_eval(xt, xt, gamma.data(), beta.data(), running_mean, running_var, eps, y);
+    batch_norm_relu_forward_eval(xt, xt, rt, gamma.data(), beta.data(), running_mean, running_var, eps, y);
     if (build)
       node = std::make_shared<BatchNormReluEvalNode>(
           BatchNormEvalNode(xt, gamma.data(), running_mean, running_var, eps), y);
   }
-  return attach_node(std::move(y), {x, gamma, beta}, std::move(node));
+  return attach_node(std::move(y), inputs, std::move(node));
+}
+
+Variable batch_norm_relu(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
+                         Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_add_relu(x, Variable(), gamma, beta, running_mean, running_var, training, momentum, eps);
 }
 
 }  // namespace collapse

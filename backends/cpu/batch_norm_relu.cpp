@@ -17,6 +17,7 @@
 #include <bit>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -98,16 +99,39 @@ inline float relu_masked(float dy, float y) {
   return std::bit_cast<float>(std::bit_cast<uint32_t>(dy) & (y > 0.0f ? ~0u : 0u));
 }
 
-// y = max(0, (x - center) * scale + shift), with per-channel coefficients (eval, and training once the
-// statistics are known).
-void normalize_relu(const Periods& g, const float* x, float* y, const float* center, const float* scale,
-                    const float* shift) {
-  for_each_period(g, [&](int64_t begin, int64_t length) {
-    const float* xp = x + begin;
-    float* yp = y + begin;
-    for (int64_t j = 0; j < length; ++j) yp[j] = std::max(0.0f, (xp[j] - center[j]) * scale[j] + shift[j]);
+// fn(std::true_type) or fn(std::false_type): one loop compiled with and one without an optional operand,
+// so that neither tests for it per element.
+template <class Fn>
+void with_or_without(bool operand, Fn&& fn) {
+  if (operand) fn(std::true_type{});
+  else fn(std::false_type{});
+}
+
+// y = max(0, (x - center) * scale + shift [+ residual]), with per-channel coefficients (eval, and training
+// once the statistics are known); residual may be null.
+void normalize_relu(const Periods& g, const float* x, const float* residual, float* y, const float* center,
+                    const float* scale, const float* shift) {
+  with_or_without(residual != nullptr, [&](auto add_residual) {
+    for_each_period(g, [&](int64_t begin, int64_t length) {
+      const float* xp = x + begin;
+      float* yp = y + begin;
+      for (int64_t j = 0; j < length; ++j) {
+        float v = (xp[j] - center[j]) * scale[j] + shift[j];
+        if constexpr (add_residual) v += residual[begin + j];
+        yp[j] = std::max(0.0f, v);
+      }
+    });
   });
 }
+
+// The residual (optional) as a dense array in the fast layout, so that its flat element i is x's.
+Tensor residual_input(const char* op, const Tensor& residual, const Tensor& x) {
+  if (!residual.defined()) return residual;
+  check_f32_cpu(op, "residual", residual);
+  check_same_shape(op, "residual", residual, "input x", x);
+  return fast_input(residual);
+}
+const float* floats_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
 void check_forward(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                    const Tensor& running_mean, const Tensor& running_var, const Tensor& y) {
@@ -120,9 +144,9 @@ void check_forward(const char* op, const Tensor& x, const Tensor& gamma, const T
   check_same_shape(op, "input x", x, "output y", y);
 }
 
-void cpu_batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                       Tensor& running_mean, Tensor& running_var, double momentum, double eps,
-                                       Tensor& y, Tensor& save_mean, Tensor& save_var) {
+void cpu_batch_norm_relu_forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
+                                       const Tensor& beta, Tensor& running_mean, Tensor& running_var,
+                                       double momentum, double eps, Tensor& y, Tensor& save_mean, Tensor& save_var) {
   const char* op = "batch_norm_relu_forward_train";
   check_forward(op, x, gamma, beta, running_mean, running_var, y);
   check_channel_vector(op, "save_mean", save_mean, x);
@@ -132,6 +156,7 @@ void cpu_batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma, con
                  shape_str(x.shape()));
   const Periods g(x);
   const Tensor xin = fast_input(x), gam = vector_input(gamma), bet = vector_input(beta);
+  const Tensor rin = residual_input(op, residual, x);
   const float* xp = xin.data<float>();
   const double count = static_cast<double>(s.count);
 
@@ -154,7 +179,7 @@ void cpu_batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma, con
   const float* gp = gam.data<float>();
   const float* bp = bet.data<float>();
   StagedOutput out(y), mean_out(save_mean, MemoryFormat::contiguous), var_out(save_var, MemoryFormat::contiguous);
-  normalize_relu(g, xp, out.get().data<float>(), repeat<float>(g, center_f, [&](int64_t c) { return mean[c]; }),
+  normalize_relu(g, xp, floats_or_null(rin), out.get().data<float>(), repeat<float>(g, center_f, [&](int64_t c) { return mean[c]; }),
                  repeat<float>(g, scale_f, [&](int64_t c) { return gp[c] / std::sqrt(var[c] + eps); }),
                  repeat<float>(g, shift_f, [&](int64_t c) { return bp[c]; }));
   for (int64_t c = 0; c < g.C; ++c) {
@@ -167,16 +192,19 @@ void cpu_batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma, con
   var_out.finish();
 }
 
-void cpu_batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                      const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& y) {
-  check_forward("batch_norm_relu_forward_eval", x, gamma, beta, running_mean, running_var, y);
+void cpu_batch_norm_relu_forward_eval(const Tensor& x, const Tensor& residual, const Tensor& gamma,
+                                      const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                                      double eps, Tensor& y) {
+  const char* op = "batch_norm_relu_forward_eval";
+  check_forward(op, x, gamma, beta, running_mean, running_var, y);
   const Periods g(x);
   const Tensor xin = fast_input(x), gam = vector_input(gamma), bet = vector_input(beta);
+  const Tensor rin = residual_input(op, residual, x);
   const Tensor rm = vector_input(running_mean), rv = vector_input(running_var);
   const float *gp = gam.data<float>(), *bp = bet.data<float>(), *mp = rm.data<float>(), *vp = rv.data<float>();
   Tensor center_f, scale_f, shift_f;
   StagedOutput out(y);
-  normalize_relu(g, xin.data<float>(), out.get().data<float>(),
+  normalize_relu(g, xin.data<float>(), floats_or_null(rin), out.get().data<float>(),
                  repeat<float>(g, center_f, [&](int64_t c) { return mp[c]; }),
                  repeat<float>(g, scale_f, [&](int64_t c) { return gp[c] / std::sqrt(vp[c] + eps); }),
                  repeat<float>(g, shift_f, [&](int64_t c) { return bp[c]; }));
@@ -184,10 +212,11 @@ void cpu_batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, cons
 }
 
 // With g = dy where y > 0 (else 0), xhat = (x - mean) * inv_std and M values per channel:
-//   dbeta = sum g,  dgamma = sum g * xhat,  dx = gamma * inv_std * (g - dbeta / M - xhat * dgamma / M).
+//   dbeta = sum g,  dgamma = sum g * xhat,  dx = gamma * inv_std * (g - dbeta / M - xhat * dgamma / M),
+// and g itself is the residual's gradient.
 void cpu_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
                                   const Tensor& save_mean, const Tensor& save_var, double eps, Tensor& dx,
-                                  Tensor& dgamma, Tensor& dbeta) {
+                                  Tensor& dresidual, Tensor& dgamma, Tensor& dbeta) {
   const char* op = "batch_norm_relu_backward";
   const BnShape s = check_bn_input(op, x);
   for (auto [t, name] : {std::pair{&dy, "output gradient dy"}, {&y, "output y"}, {&dx, "input gradient dx"}}) {
@@ -197,6 +226,10 @@ void cpu_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tenso
   check_channel_vector(op, "weight gamma", gamma, x);
   check_channel_vector(op, "save_mean", save_mean, x);
   check_channel_vector(op, "save_var", save_var, x);
+  if (dresidual.defined()) {
+    check_f32_cpu(op, "residual gradient dresidual", dresidual);
+    check_same_shape(op, "residual gradient dresidual", dresidual, "input x", x);
+  }
   check_channel_vector(op, "weight gradient dgamma", dgamma, x, true);
   check_channel_vector(op, "bias gradient dbeta", dbeta, x, true);
   const Periods g(x);
@@ -206,33 +239,45 @@ void cpu_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tenso
   const float *gp = gam.data<float>(), *mp = mean.data<float>(), *vp = var.data<float>();
   const double count = static_cast<double>(s.count);
 
+  StagedOutput out(dx);
+  std::optional<StagedOutput> residual_out;
+  if (dresidual.defined()) residual_out.emplace(dresidual);
+  float* dxp = out.get().data<float>();
+  float* drp = residual_out ? residual_out->get().data<float>() : nullptr;
+
   Tensor sums_storage, center_d, center_f, scale_f, mean_g_f, slope_f;
   const double* center = repeat<double>(g, center_d, [&](int64_t c) { return mp[c]; });
-  // sums[c] = sum g, sums[C + c] = sum g * (x - mean)
-  const double* sums = channel_sums<2>(g, sums_storage, [&](int64_t begin, int64_t length, double* __restrict acc) {
-    for (int64_t j = 0; j < length; ++j) {
-      const double masked = relu_masked(dyp[begin + j], yp[begin + j]);
-      acc[j] += masked;
-      acc[g.P + j] += masked * (xp[begin + j] - center[j]);
-    }
-  });
+  const double* sums = nullptr;  // sums[c] = sum g, sums[C + c] = sum g * (x - mean)
   auto inv_std = [&](int64_t c) { return 1.0 / std::sqrt(vp[c] + eps); };
   auto sum_g_xhat = [&](int64_t c) { return sums[g.C + c] * inv_std(c); };
-  const float* center_rep = repeat<float>(g, center_f, [&](int64_t c) { return mp[c]; });
-  const float* scale = repeat<float>(g, scale_f, [&](int64_t c) { return gp[c] * inv_std(c); });
-  const float* mean_g = repeat<float>(g, mean_g_f, [&](int64_t c) { return sums[c] / count; });
-  const float* slope = repeat<float>(g, slope_f, [&](int64_t c) { return inv_std(c) * sum_g_xhat(c) / count; });
-  StagedOutput out(dx);
-  float* dxp = out.get().data<float>();
-  // Reads dy and y before writing dx at each element, so dx may alias dy.
-  for_each_period(g, [&](int64_t begin, int64_t length) {
-    for (int64_t j = 0; j < length; ++j) {
-      const int64_t i = begin + j;
-      const float masked = relu_masked(dyp[i], yp[i]);
-      dxp[i] = scale[j] * (masked - mean_g[j] - (xp[i] - center_rep[j]) * slope[j]);
-    }
+  // With a residual, the first pass also stores g (the residual's gradient) and the second reads it back
+  // instead of dy and y: one stream over memory fewer.
+  with_or_without(drp != nullptr, [&](auto store_masked) {
+    sums = channel_sums<2>(g, sums_storage, [&](int64_t begin, int64_t length, double* __restrict acc) {
+      for (int64_t j = 0; j < length; ++j) {
+        const float masked = relu_masked(dyp[begin + j], yp[begin + j]);
+        if constexpr (store_masked) drp[begin + j] = masked;
+        acc[j] += masked;
+        acc[g.P + j] += static_cast<double>(masked) * (xp[begin + j] - center[j]);
+      }
+    });
+    const float* center_rep = repeat<float>(g, center_f, [&](int64_t c) { return mp[c]; });
+    const float* scale = repeat<float>(g, scale_f, [&](int64_t c) { return gp[c] * inv_std(c); });
+    const float* mean_g = repeat<float>(g, mean_g_f, [&](int64_t c) { return sums[c] / count; });
+    const float* slope = repeat<float>(g, slope_f, [&](int64_t c) { return inv_std(c) * sum_g_xhat(c) / count; });
+    // Reads dy and y (or g) before writing dx at each element, so dx may alias dy.
+    for_each_period(g, [&](int64_t begin, int64_t length) {
+      for (int64_t j = 0; j < length; ++j) {
+        const int64_t i = begin + j;
+        float masked;
+        if constexpr (store_masked) masked = drp[i];
+        else masked = relu_masked(dyp[i], yp[i]);
+        dxp[i] = scale[j] * (masked - mean_g[j] - (xp[i] - center_rep[j]) * slope[j]);
+      }
+    });
   });
   out.finish();
+  if (residual_out) residual_out->finish();
   write_per_channel(dgamma, g.C, sum_g_xhat);
   write_per_channel(dbeta, g.C, [&](int64_t c) { return sums[c]; });
 }

@@ -25,8 +25,7 @@ BasicBlock::BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& ge
 
 Variable BasicBlock::forward(const Variable& x) {
   Variable out = bn1_->forward_relu((*conv1_)(x));
-  out = (*bn2_)((*conv2_)(out));
-  return relu(add(out, shortcut(downsample_, x)));
+  return bn2_->forward_add_relu((*conv2_)(out), shortcut(downsample_, x));
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& gen) : Module("Bottleneck") {
@@ -42,8 +41,7 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& ge
 Variable Bottleneck::forward(const Variable& x) {
   Variable out = bn1_->forward_relu((*conv1_)(x));
   out = bn2_->forward_relu((*conv2_)(out));
-  out = (*bn3_)((*conv3_)(out));
-  return relu(add(out, shortcut(downsample_, x)));
+  return bn3_->forward_add_relu((*conv3_)(out), shortcut(downsample_, x));
 }
 
 namespace {
