@@ -32,12 +32,18 @@ void composed_batch_norm_relu_forward_eval(const Tensor& x, const Tensor& residu
 }
 
 // dy masked by y > 0 into dx (copied to dresidual), then the batch-norm backward from dx into dx: both
-// backends' batch-norm backward finish reading dy before writing dx, so dx may alias dy there.
+// backends' batch-norm backward finish reading dy before writing dx, so dx may alias dy there. Without y,
+// y is recomputed first: the eval forward with the batch statistics is the training forward's normalisation.
 template <Impl I>
 void composed_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
-                                       const Tensor& save_mean, const Tensor& save_var, double eps, Tensor& dx,
-                                       Tensor& dresidual, Tensor& dgamma, Tensor& dbeta) {
-  relu_backward.get(I)(dy, y, dx);
+                                       const Tensor& beta, const Tensor& save_mean, const Tensor& save_var,
+                                       double eps, Tensor& dx, Tensor& dresidual, Tensor& dgamma, Tensor& dbeta) {
+  Tensor recomputed;
+  if (!y.defined()) {
+    recomputed = Tensor::empty_activation(x.shape(), x.dtype(), x.device());
+    composed_batch_norm_relu_forward_eval<I>(x, Tensor(), gamma, beta, save_mean, save_var, eps, recomputed);
+  }
+  relu_backward.get(I)(dy, y.defined() ? y : recomputed, dx);
   if (dresidual.defined()) dresidual.copy_(dx);
   batch_norm_backward.get(I)(dx, x, gamma, save_mean, save_var, eps, dx, dgamma, dbeta);
 }

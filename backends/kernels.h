@@ -57,9 +57,11 @@ inline Kernel<BatchNormBackwardFn> batch_norm_backward{"batch_norm_backward"};
 // with batch norm's arguments and statistics; `residual` (x's shape) may be undefined (no addition). Every BN
 // of our models feeds a ReLU, in residual blocks after the shortcut's addition: fusing saves the ReLU's and
 // the addition's passes over memory.
-// Backward takes the fused op's output y and masks dy where y <= 0 (ReLU's derivative at 0 taken as 0, as
-// relu_backward): that masked dy is the residual's gradient, written to dresidual when it is defined, and
-// the batch-norm backward runs on it; dgamma / dbeta may be undefined (not computed).
+// Backward masks dy where the output y <= 0 (ReLU's derivative at 0 taken as 0, as relu_backward): that
+// masked dy is the residual's gradient, written to dresidual when it is defined, and the batch-norm
+// backward runs on it; dgamma / dbeta may be undefined (not computed). y may be undefined when the forward
+// added no residual: the mask then comes from max(0, batch_norm(x)) recomputed with gamma, beta and the
+// saved statistics (the cpu kernel recomputes exactly its forward's values and reads one tensor less).
 using BatchNormReluForwardTrainFn = void(const Tensor& x, const Tensor& residual, const Tensor& gamma,
                                          const Tensor& beta, Tensor& running_mean, Tensor& running_var,
                                          double momentum, double eps, Tensor& y, Tensor& save_mean, Tensor& save_var);
@@ -67,8 +69,8 @@ using BatchNormReluForwardEvalFn = void(const Tensor& x, const Tensor& residual,
                                         const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
                                         double eps, Tensor& y);
 using BatchNormReluBackwardFn = void(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
-                                     const Tensor& save_mean, const Tensor& save_var, double eps, Tensor& dx,
-                                     Tensor& dresidual, Tensor& dgamma, Tensor& dbeta);
+                                     const Tensor& beta, const Tensor& save_mean, const Tensor& save_var,
+                                     double eps, Tensor& dx, Tensor& dresidual, Tensor& dgamma, Tensor& dbeta);
 inline Kernel<BatchNormReluForwardTrainFn> batch_norm_relu_forward_train{"batch_norm_relu_forward_train"};
 inline Kernel<BatchNormReluForwardEvalFn> batch_norm_relu_forward_eval{"batch_norm_relu_forward_eval"};
 inline Kernel<BatchNormReluBackwardFn> batch_norm_relu_backward{"batch_norm_relu_backward"};

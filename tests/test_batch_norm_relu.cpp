@@ -52,10 +52,12 @@ struct BnInputs {
 
 // Every output of the three slots (training forward, its backward, eval forward) on the backend that
 // dispatch picks for `in`'s tensors (copied to `device`), brought back to the CPU:
-// y, save_mean, save_var, running_mean, running_var, dx, dgamma, dbeta, y (eval) and, with a residual,
-// dresidual (else an empty tensor in its place).
-const std::vector<std::string> kOutputNames = {"y",      "save_mean", "save_var", "running_mean", "running_var",
-                                               "dx",     "dgamma",    "dbeta",    "y (eval)",     "dresidual"};
+// y, save_mean, save_var, running_mean, running_var, dx, dgamma, dbeta, y (eval), with a residual dresidual
+// (else an empty tensor in its place), and dx from a second backward given y. The first backward gets y
+// only with a residual, as the op calls it (without one, the mask is recomputed from x).
+const std::vector<std::string> kOutputNames = {"y",  "save_mean", "save_var", "running_mean", "running_var",
+                                               "dx", "dgamma",    "dbeta",    "y (eval)",     "dresidual",
+                                               "dx (mask from y)"};
 std::vector<Tensor> run_slots(const BnInputs& in, MemoryFormat out_layout, Device device = Device::cpu()) {
   const Shape& shape = in.x.shape();
   const DType dtype = in.x.dtype();
@@ -70,11 +72,14 @@ std::vector<Tensor> run_slots(const BnInputs& in, MemoryFormat out_layout, Devic
   Tensor dx = empty(shape), dgamma = empty(channels), dbeta = empty(channels);
   Tensor dresidual = residual.defined() ? empty(shape) : Tensor::zeros({0});
   Tensor dresidual_arg = residual.defined() ? dresidual : Tensor();
-  batch_norm_relu_backward(x, dy, y, x, gamma, mean, var, kEps, dx, dresidual_arg, dgamma, dbeta);
+  batch_norm_relu_backward(x, dy, residual.defined() ? y : Tensor(), x, gamma, beta, mean, var, kEps, dx,
+                           dresidual_arg, dgamma, dbeta);
+  Tensor dx_from_y = empty(shape), none;
+  batch_norm_relu_backward(x, dy, y, x, gamma, beta, mean, var, kEps, dx_from_y, none, none, none);
   Tensor y_eval = empty(shape);
   batch_norm_relu_forward_eval(x, x, residual, gamma, beta, rm, rv, kEps, y_eval);
   std::vector<Tensor> out;
-  for (const Tensor& t : {y, mean, var, rm, rv, dx, dgamma, dbeta, y_eval, dresidual})
+  for (const Tensor& t : {y, mean, var, rm, rv, dx, dgamma, dbeta, y_eval, dresidual, dx_from_y})
     out.push_back(t.to(Device::cpu()));
   return out;
 }
@@ -142,8 +147,9 @@ TEST(BatchNormRelu, RefTrainingGradientsMatchFiniteDifferences) {
       Tensor dx = Tensor::empty(shape, DType::f64, Device::cpu(), layout_for(shape, layout));
       Tensor dgamma = Tensor::empty({C}, DType::f64), dbeta = Tensor::empty({C}, DType::f64);
       Tensor dresidual = with_residual ? Tensor::empty(shape, DType::f64, Device::cpu(), out_layout) : Tensor();
-      batch_norm_relu_backward.get(Impl::ref)(in.dy, y, in.x, in.gamma, save_mean, save_var, kEps, dx, dresidual,
-                                              dgamma, dbeta);
+      // The mask from y with a residual, recomputed from x without one (as the op calls it).
+      batch_norm_relu_backward.get(Impl::ref)(in.dy, with_residual ? y : Tensor(), in.x, in.gamma, in.beta,
+                                              save_mean, save_var, kEps, dx, dresidual, dgamma, dbeta);
       auto loss = [&] { return dot(forward(), in.dy); };
       expect_gradient_matches(loss, in.x, dx, kGradTol, "dx");
       expect_gradient_matches(loss, in.gamma, dgamma, kGradTol, "dgamma");
@@ -207,6 +213,19 @@ TEST(BatchNormRelu, CpuMatchesRef) {
         expect_all_close(run_slots(in, out_layout), run_slots_on_ref(in, out_layout), kReduce,
                          (with_residual ? "batch_norm_relu + residual " : "batch_norm_relu ") + shape_str(c.shape));
       }
+}
+
+// Without y the cpu backward recomputes the forward's pre-activations from x: the same mask bit for bit, so
+// the same gradients as when given y, on a tensor large enough for the parallel loops.
+TEST(BatchNormRelu, CpuRecomputedMaskIsTheForwardsExactly) {
+  Generator gen(71);
+  const BnInputs in({16, 24, 9, 11}, DType::f32, kCL, gen);
+  const std::vector<Tensor> out = run_slots(in, kCL);
+  expect_close(out[5], out[10], 0, 0, "dx with the mask recomputed vs from y");
+  double positive = 0;
+  for (double v : out[0].to_double_vector()) positive += v > 0;
+  EXPECT_GT(positive, 0.3 * out[0].numel());  // both sides of the ReLU are exercised
+  EXPECT_LT(positive, 0.7 * out[0].numel());
 }
 
 // A repeated call takes its scratch from the caching allocator and creates no oneDNN primitive.

@@ -7,27 +7,28 @@ constexpr size_t kResidual = 3;  // inputs: x, gamma, beta and, when added, the 
 
 bool has_residual(const Node& node) { return node.next.size() > kResidual; }
 
-// For the residual's gradient: a tensor like y when the residual wants one, else undefined.
-Tensor residual_gradient_like(const Node& node, const Tensor& y) {
-  return node.needs_input_grad(kResidual) ? Tensor::empty_activation(y.shape(), y.dtype(), y.device()) : Tensor();
+// For the residual's gradient: a tensor like x when the residual wants one, else undefined.
+Tensor residual_gradient_like(const Node& node, const Tensor& x) {
+  return node.needs_input_grad(kResidual) ? Tensor::empty_activation(x.shape(), x.dtype(), x.device()) : Tensor();
 }
 
-// The batch-norm training node and the ReLU's output, whose zeros mask the gradient.
+// The batch-norm training node, beta, and with a residual the op's output, whose zeros mask the gradient
+// (without one, the backward kernel recomputes the mask from x).
 struct BatchNormReluTrainNode final : BatchNormTrainNode {
-  Tensor y;
-  BatchNormReluTrainNode(BatchNormTrainNode batch_norm, Tensor y_)
-      : BatchNormTrainNode(std::move(batch_norm)), y(std::move(y_)) {}
+  Tensor beta, y;
+  BatchNormReluTrainNode(BatchNormTrainNode batch_norm, Tensor beta_, Tensor y_)
+      : BatchNormTrainNode(std::move(batch_norm)), beta(std::move(beta_)), y(std::move(y_)) {}
   const char* name() const override { return "batch_norm_relu"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     std::vector<Tensor> g = empty_gradients();
-    Tensor dresidual = residual_gradient_like(*this, y);
-    batch_norm_relu_backward(dy, dy, y, x, gamma, save_mean, save_var, eps, g[0], dresidual, g[1], g[2]);
+    Tensor dresidual = residual_gradient_like(*this, x);
+    batch_norm_relu_backward(dy, dy, y, x, gamma, beta, save_mean, save_var, eps, g[0], dresidual, g[1], g[2]);
     if (has_residual(*this)) g.push_back(std::move(dresidual));
     return g;
   }
   void release_saved() override {
     BatchNormTrainNode::release_saved();
-    y = Tensor();
+    beta = y = Tensor();
   }
 };
 
@@ -72,7 +73,7 @@ Variable batch_norm_add_relu(const Variable& x, const Variable& residual, const 
                                   y, save_mean, save_var);
     if (build)
       node = std::make_shared<BatchNormReluTrainNode>(BatchNormTrainNode(xt, gamma.data(), save_mean, save_var, eps),
-                                                      y);
+                                                      beta.data(), rt.defined() ? y : Tensor());
   } else {
     batch_norm_relu_forward_eval(xt, xt, rt, gamma.data(), beta.data(), running_mean, running_var, eps, y);
     if (build)

@@ -107,16 +107,30 @@ void with_or_without(bool operand, Fn&& fn) {
   else fn(std::false_type{});
 }
 
+// The per-channel coefficients of y = max(0, (x - center) * scale + shift), repeated over a period, from
+// float statistics: the training forward rounds its batch statistics to float (the saved ones) before
+// using them, so that the backward, given those, recomputes exactly the forward's pre-activations (no
+// fused multiply-adds, see CMakeLists.txt) and with them the ReLU's mask.
+struct Coefficients {
+  Tensor center_storage, scale_storage, shift_storage;
+  const float *center, *scale, *shift;
+  Coefficients(const Periods& g, const float* mean, const float* var, const float* gamma, const float* beta,
+               double eps)
+      : center(repeat<float>(g, center_storage, [&](int64_t c) { return mean[c]; })),
+        scale(repeat<float>(g, scale_storage, [&](int64_t c) { return gamma[c] / std::sqrt(double{var[c]} + eps); })),
+        shift(repeat<float>(g, shift_storage, [&](int64_t c) { return beta[c]; })) {}
+  float pre_activation(float x, int64_t j) const { return (x - center[j]) * scale[j] + shift[j]; }
+};
+
 // y = max(0, (x - center) * scale + shift [+ residual]), with per-channel coefficients (eval, and training
 // once the statistics are known); residual may be null.
-void normalize_relu(const Periods& g, const float* x, const float* residual, float* y, const float* center,
-                    const float* scale, const float* shift) {
+void normalize_relu(const Periods& g, const float* x, const float* residual, float* y, const Coefficients& k) {
   with_or_without(residual != nullptr, [&](auto add_residual) {
     for_each_period(g, [&](int64_t begin, int64_t length) {
       const float* xp = x + begin;
       float* yp = y + begin;
       for (int64_t j = 0; j < length; ++j) {
-        float v = (xp[j] - center[j]) * scale[j] + shift[j];
+        float v = k.pre_activation(xp[j], j);
         if constexpr (add_residual) v += residual[begin + j];
         yp[j] = std::max(0.0f, v);
       }
@@ -161,7 +175,7 @@ void cpu_batch_norm_relu_forward_train(const Tensor& x, const Tensor& residual, 
   const double count = static_cast<double>(s.count);
 
   // sums[c] = sum x, sums[C + c] = sum x^2, then the mean and the biased variance in place.
-  Tensor sums_storage, center_f, scale_f, shift_f;
+  Tensor sums_storage;
   double* sums = channel_sums<2>(g, sums_storage, [&](int64_t begin, int64_t length, double* __restrict acc) {
     for (int64_t j = 0; j < length; ++j) {
       const double v = xp[begin + j];
@@ -176,16 +190,13 @@ void cpu_batch_norm_relu_forward_train(const Tensor& x, const Tensor& residual, 
     var[c] = std::max(0.0, var[c] / count - mean[c] * mean[c]);
   }
 
-  const float* gp = gam.data<float>();
-  const float* bp = bet.data<float>();
   StagedOutput out(y), mean_out(save_mean, MemoryFormat::contiguous), var_out(save_var, MemoryFormat::contiguous);
-  normalize_relu(g, xp, floats_or_null(rin), out.get().data<float>(), repeat<float>(g, center_f, [&](int64_t c) { return mean[c]; }),
-                 repeat<float>(g, scale_f, [&](int64_t c) { return gp[c] / std::sqrt(var[c] + eps); }),
-                 repeat<float>(g, shift_f, [&](int64_t c) { return bp[c]; }));
   for (int64_t c = 0; c < g.C; ++c) {
     mean_out.data()[c] = static_cast<float>(mean[c]);
     var_out.data()[c] = static_cast<float>(var[c]);
   }
+  normalize_relu(g, xp, floats_or_null(rin), out.get().data<float>(),
+                 Coefficients(g, mean_out.data(), var_out.data(), gam.data<float>(), bet.data<float>(), eps));
   update_running_stats(running_mean, running_var, mean_out.data(), var_out.data(), momentum, s.count);
   out.finish();
   mean_out.finish();
@@ -201,29 +212,28 @@ void cpu_batch_norm_relu_forward_eval(const Tensor& x, const Tensor& residual, c
   const Tensor xin = fast_input(x), gam = vector_input(gamma), bet = vector_input(beta);
   const Tensor rin = residual_input(op, residual, x);
   const Tensor rm = vector_input(running_mean), rv = vector_input(running_var);
-  const float *gp = gam.data<float>(), *bp = bet.data<float>(), *mp = rm.data<float>(), *vp = rv.data<float>();
-  Tensor center_f, scale_f, shift_f;
   StagedOutput out(y);
   normalize_relu(g, xin.data<float>(), floats_or_null(rin), out.get().data<float>(),
-                 repeat<float>(g, center_f, [&](int64_t c) { return mp[c]; }),
-                 repeat<float>(g, scale_f, [&](int64_t c) { return gp[c] / std::sqrt(vp[c] + eps); }),
-                 repeat<float>(g, shift_f, [&](int64_t c) { return bp[c]; }));
+                 Coefficients(g, rm.data<float>(), rv.data<float>(), gam.data<float>(), bet.data<float>(), eps));
   out.finish();
 }
 
 // With g = dy where y > 0 (else 0), xhat = (x - mean) * inv_std and M values per channel:
 //   dbeta = sum g,  dgamma = sum g * xhat,  dx = gamma * inv_std * (g - dbeta / M - xhat * dgamma / M),
-// and g itself is the residual's gradient.
+// and g itself is the residual's gradient. Without y, the mask comes from the pre-activations recomputed
+// from x as the forward computed them (Coefficients): two passes read dy and x only.
 void cpu_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
-                                  const Tensor& save_mean, const Tensor& save_var, double eps, Tensor& dx,
-                                  Tensor& dresidual, Tensor& dgamma, Tensor& dbeta) {
+                                  const Tensor& beta, const Tensor& save_mean, const Tensor& save_var, double eps,
+                                  Tensor& dx, Tensor& dresidual, Tensor& dgamma, Tensor& dbeta) {
   const char* op = "batch_norm_relu_backward";
   const BnShape s = check_bn_input(op, x);
   for (auto [t, name] : {std::pair{&dy, "output gradient dy"}, {&y, "output y"}, {&dx, "input gradient dx"}}) {
+    if (t == &y && !y.defined()) continue;
     check_f32_cpu(op, name, *t);
     check_same_shape(op, name, *t, "input x", x);
   }
   check_channel_vector(op, "weight gamma", gamma, x);
+  check_channel_vector(op, "bias beta", beta, x);
   check_channel_vector(op, "save_mean", save_mean, x);
   check_channel_vector(op, "save_var", save_var, x);
   if (dresidual.defined()) {
@@ -233,10 +243,11 @@ void cpu_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tenso
   check_channel_vector(op, "weight gradient dgamma", dgamma, x, true);
   check_channel_vector(op, "bias gradient dbeta", dbeta, x, true);
   const Periods g(x);
-  const Tensor dyin = fast_input(dy), yin = fast_input(y), xin = fast_input(x);
-  const Tensor gam = vector_input(gamma), mean = vector_input(save_mean), var = vector_input(save_var);
-  const float *dyp = dyin.data<float>(), *yp = yin.data<float>(), *xp = xin.data<float>();
-  const float *gp = gam.data<float>(), *mp = mean.data<float>(), *vp = var.data<float>();
+  const Tensor dyin = fast_input(dy), yin = y.defined() ? fast_input(y) : y, xin = fast_input(x);
+  const Tensor gam = vector_input(gamma), bet = vector_input(beta);
+  const Tensor mean = vector_input(save_mean), var = vector_input(save_var);
+  const float *dyp = dyin.data<float>(), *yp = floats_or_null(yin), *xp = xin.data<float>();
+  const float *mp = mean.data<float>(), *vp = var.data<float>();
   const double count = static_cast<double>(s.count);
 
   StagedOutput out(dx);
@@ -245,35 +256,41 @@ void cpu_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tenso
   float* dxp = out.get().data<float>();
   float* drp = residual_out ? residual_out->get().data<float>() : nullptr;
 
-  Tensor sums_storage, center_d, center_f, scale_f, mean_g_f, slope_f;
+  const Coefficients k(g, mp, vp, gam.data<float>(), bet.data<float>(), eps);
+  Tensor sums_storage, center_d, mean_g_f, slope_f;
   const double* center = repeat<double>(g, center_d, [&](int64_t c) { return mp[c]; });
   const double* sums = nullptr;  // sums[c] = sum g, sums[C + c] = sum g * (x - mean)
-  auto inv_std = [&](int64_t c) { return 1.0 / std::sqrt(vp[c] + eps); };
+  auto inv_std = [&](int64_t c) { return 1.0 / std::sqrt(double{vp[c]} + eps); };
   auto sum_g_xhat = [&](int64_t c) { return sums[g.C + c] * inv_std(c); };
   // With a residual, the first pass also stores g (the residual's gradient) and the second reads it back
   // instead of dy and y: one stream over memory fewer.
-  with_or_without(drp != nullptr, [&](auto store_masked) {
-    sums = channel_sums<2>(g, sums_storage, [&](int64_t begin, int64_t length, double* __restrict acc) {
-      for (int64_t j = 0; j < length; ++j) {
-        const float masked = relu_masked(dyp[begin + j], yp[begin + j]);
-        if constexpr (store_masked) drp[begin + j] = masked;
-        acc[j] += masked;
-        acc[g.P + j] += static_cast<double>(masked) * (xp[begin + j] - center[j]);
-      }
-    });
-    const float* center_rep = repeat<float>(g, center_f, [&](int64_t c) { return mp[c]; });
-    const float* scale = repeat<float>(g, scale_f, [&](int64_t c) { return gp[c] * inv_std(c); });
-    const float* mean_g = repeat<float>(g, mean_g_f, [&](int64_t c) { return sums[c] / count; });
-    const float* slope = repeat<float>(g, slope_f, [&](int64_t c) { return inv_std(c) * sum_g_xhat(c) / count; });
-    // Reads dy and y (or g) before writing dx at each element, so dx may alias dy.
-    for_each_period(g, [&](int64_t begin, int64_t length) {
-      for (int64_t j = 0; j < length; ++j) {
-        const int64_t i = begin + j;
-        float masked;
-        if constexpr (store_masked) masked = drp[i];
-        else masked = relu_masked(dyp[i], yp[i]);
-        dxp[i] = scale[j] * (masked - mean_g[j] - (xp[i] - center_rep[j]) * slope[j]);
-      }
+  with_or_without(yp == nullptr, [&](auto recompute_mask) {
+    with_or_without(drp != nullptr, [&](auto store_masked) {
+      auto masked_at = [&](int64_t i, int64_t j) {
+        if constexpr (recompute_mask) return relu_masked(dyp[i], k.pre_activation(xp[i], j));
+        else return relu_masked(dyp[i], yp[i]);
+      };
+      sums = channel_sums<2>(g, sums_storage, [&](int64_t begin, int64_t length, double* __restrict acc) {
+        for (int64_t j = 0; j < length; ++j) {
+          const float masked = masked_at(begin + j, j);
+          if constexpr (store_masked) drp[begin + j] = masked;
+          acc[j] += masked;
+          acc[g.P + j] += static_cast<double>(masked) * (xp[begin + j] - center[j]);
+        }
+      });
+      const float* mean_g = repeat<float>(g, mean_g_f, [&](int64_t c) { return sums[c] / count; });
+      const float* slope =
+          repeat<float>(g, slope_f, [&](int64_t c) { return inv_std(c) * sum_g_xhat(c) / count; });
+      // Reads dy and y (or g) before writing dx at each element, so dx may alias dy.
+      for_each_period(g, [&](int64_t begin, int64_t length) {
+        for (int64_t j = 0; j < length; ++j) {
+          const int64_t i = begin + j;
+          float masked;
+          if constexpr (store_masked) masked = drp[i];
+          else masked = masked_at(i, j);
+          dxp[i] = k.scale[j] * (masked - mean_g[j] - (xp[i] - k.center[j]) * slope[j]);
+        }
+      });
     });
   });
   out.finish();
