@@ -32,6 +32,24 @@ Variable linear(const Variable& x, const Variable& w, const Variable& b);  // x 
 Variable add(const Variable& a, const Variable& b);
 Variable mul_scalar(const Variable& x, double alpha);
 Variable concat_channels(const std::vector<Variable>& xs);
+// concat_channels grown one input at a time in one preallocated buffer, as the memory-efficient DenseNet
+// keeps a block's feature maps: append() copies an input once into the next free channels, and
+// concatenation() returns every input so far as one Variable that views the buffer's first channels (no
+// copy; differentiable as concat_channels of those inputs). Later appends leave earlier views' values as
+// they are, so a concatenation stays valid while the buffer grows.
+class GrowingConcat {
+ public:
+  // The buffer, [N, C_total, ...]; 4-D in the device's activation layout.
+  GrowingConcat(const Shape& shape, DType dtype, Device device);
+  void append(const Variable& x);
+  Variable concatenation() const;
+  int64_t channels() const { return filled_; }
+
+ private:
+  Tensor buffer_;
+  int64_t filled_ = 0;
+  std::vector<Variable> inputs_;
+};
 Variable flatten(const Variable& x);  // [N, d1, d2, ...] -> [N, d1*d2*...] in row-major (C,H,W) order
 // Mean cross-entropy of logits [N,C] against int64 labels [N]; a one-element output.
 Variable cross_entropy(const Variable& logits, const Tensor& labels);

@@ -64,7 +64,8 @@ std::vector<Tensor> run_slots(const BnInputs& in, MemoryFormat out_layout, Devic
   const Shape channels{shape[1]};
   auto on = [&](const Tensor& t) { return t.clone().to(device); };  // a copy: the forward updates running stats
   auto empty = [&](const Shape& s) { return Tensor::empty(s, dtype, device, layout_for(s, out_layout)); };
-  const Tensor x = on(in.x), gamma = on(in.gamma), beta = on(in.beta), dy = on(in.dy);
+  const Tensor x = in.x.to(device);  // as it is on the CPU (only read): a channel slice stays one
+  const Tensor gamma = on(in.gamma), beta = on(in.beta), dy = on(in.dy);
   const Tensor residual = in.residual.defined() ? on(in.residual) : Tensor();
   Tensor rm = on(in.running_mean), rv = on(in.running_var);
   Tensor y = empty(shape), mean = empty(channels), var = empty(channels);
@@ -226,6 +227,31 @@ TEST(BatchNormRelu, CpuRecomputedMaskIsTheForwardsExactly) {
   for (double v : out[0].to_double_vector()) positive += v > 0;
   EXPECT_GT(positive, 0.3 * out[0].numel());  // both sides of the ReLU are exercised
   EXPECT_LT(positive, 0.7 * out[0].numel());
+}
+
+// An x that is a channel slice of a wider channels-last tensor (DenseNet's GrowingConcat hands those out)
+// is read in place, row by row, from 64 channels on: the same values as the reference and as on a dense
+// copy of x, whichever way the kernel reads it.
+TEST(BatchNormRelu, CpuReadsAChannelSliceInPlace) {
+  Generator gen(72);
+  // Fewer than 64 channels are copied (kMinChannelsInPlace), 64 and more read in place.
+  for (const Shape& shape : {Shape{5, 6, 7, 3}, Shape{3, 64, 5, 3}, Shape{8, 67, 9, 9}, Shape{9, 70}})
+    for (int64_t first_channel : {0, 3})
+      for (bool with_residual : {false, true}) {
+        SCOPED_TRACE(shape_str(shape) + " from channel " + std::to_string(first_channel) +
+                     (with_residual ? " + residual" : ""));
+        BnInputs in(shape, DType::f32, kCL, gen, with_residual);
+        Shape wide_shape = shape;
+        wide_shape[1] += 5;
+        const Tensor wide = random_tensor(wide_shape, DType::f32, gen, layout_for(shape, kCL), -2.0, 3.0);
+        in.x = wide.narrow(1, first_channel, shape[1]);
+        ASSERT_FALSE(in.x.is_dense());
+        const std::vector<Tensor> in_place = run_slots(in, kCL);
+        expect_all_close(in_place, run_slots_on_ref(in, kCL), kReduce, "slice vs ref");
+        in.x = in.x.clone();
+        ASSERT_TRUE(in.x.is_dense());
+        expect_all_close(in_place, run_slots(in, kCL), kReduce, "slice vs dense copy");
+      }
 }
 
 // A repeated call takes its scratch from the caching allocator and creates no oneDNN primitive.

@@ -3,10 +3,13 @@
 //  - the cpu kernels on channel slices (odd sizes) against the reference backend and a plain loop;
 //  - the engine: views of dy are never written (the seed is untouched), shared inputs sum correctly;
 //  - concat gradients against finite differences in float64;
-//  - a whole DenseNet-40 (width 0.25, 16x16) against the same network with a concatenation whose backward
-//    clones every slice (the previous implementation): every parameter's gradient agrees.
+//  - GrowingConcat (a concatenation grown in one buffer, DenseNet's blocks) against concat_channels;
+//  - a whole DenseNet-40 (width 0.25, 16x16) against the same network with a concatenation that copies
+//    every input and whose backward clones every slice (the first implementation): every parameter's
+//    gradient agrees.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
@@ -224,6 +227,67 @@ TEST(ConcatGrad, FiniteDifferencesInFloat64) {
   expect_gradient_matches(loss, x2, v2.grad(), 1e-8, "d loss / d x2");
 }
 
+// ---------------------------------------------------------------- GrowingConcat
+
+// Three inputs grown into one buffer: each concatenation so far is a view of the buffer (no copy), with
+// concat_channels' values, and gradients through the partial and the full concatenations are those of
+// concat_channels.
+TEST(ConcatGrad, GrowingConcatEqualsConcatChannels) {
+  for (const Shape& base : {Shape{3, 1, 4, 5}, Shape{4, 1}}) {
+    SCOPED_TRACE(shape_str(base));
+    const MemoryFormat format = base.size() == 4 ? kCL : kRowMajor;
+    auto with_channels = [&](int64_t c) {
+      Shape s = base;
+      s[1] = c;
+      return s;
+    };
+    const Tensor ta = rand(with_channels(2), format), tb = rand(with_channels(3), format),
+                 tc = rand(with_channels(4), format);
+    const Tensor seed_partial = rand(with_channels(5), format), seed_full = rand(with_channels(9), format);
+    auto grads = [&](bool growing) {
+      Variable a(ta, true), b(tb, true), c(tc, true);
+      Variable partial, full;
+      if (growing) {
+        GrowingConcat concat(with_channels(9), DType::f32, Device::cpu());
+        concat.append(a);
+        concat.append(b);
+        partial = concat.concatenation();
+        concat.append(relu(c));
+        full = concat.concatenation();
+        EXPECT_EQ(partial.data().storage(), full.data().storage()) << "the partial concatenation is a view";
+        EXPECT_EQ(concat.channels(), 9);
+      } else {
+        partial = concat_channels({a, b});
+        full = concat_channels({a, b, relu(c)});
+      }
+      partial.backward(seed_partial);
+      full.backward(seed_full);
+      return std::vector<Tensor>{partial.data().clone(), full.data().clone(), a.grad(), b.grad(), c.grad()};
+    };
+    const std::vector<Tensor> growing = grads(true), copied = grads(false);
+    const char* names[] = {"partial", "full", "da", "db", "dc"};
+    for (size_t i = 0; i < growing.size(); ++i) expect_close(growing[i], copied[i], 0, 0, names[i]);
+  }
+}
+
+TEST(ConcatGrad, GrowingConcatRejectsWhatDoesNotFit) {
+  GrowingConcat concat({2, 5, 3, 3}, DType::f32, Device::cpu());
+  concat.append(Variable(rand({2, 3, 3, 3}, kCL)));
+  try {
+    concat.append(Variable(rand({2, 3, 3, 3}, kCL)));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not fit"), std::string::npos) << e.what();
+  }
+  try {
+    concat.append(Variable(rand({2, 1, 3, 4}, kCL)));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("outside dim 1"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(GrowingConcat({2, 5}, DType::f32, Device::cpu()).concatenation(), Error);
+}
+
 // ---------------------------------------------------------------- DenseNet-40 against cloned slices
 
 namespace {
@@ -305,7 +369,8 @@ TEST(ConcatGrad, DenseNet40GradientsEqualThoseOfClonedSlices) {
 
   net->zero_grad();
   const Variable loss_clones = cross_entropy(densenet_forward_with_cloning_concat(*net, Variable(x)), labels);
-  EXPECT_EQ(loss_views.data().item(), loss_clones.data().item());
+  // Batch norm sums a slice of the block buffer row by row, a dense copy in longer runs: other rounding.
+  EXPECT_NEAR(loss_views.data().item(), loss_clones.data().item(), 1e-6 * std::abs(loss_clones.data().item()));
   loss_clones.backward();
   size_t compared = 0;
   double worst = 0;

@@ -20,6 +20,15 @@ struct ConcatNode final : Node {
     return g;
   }
 };
+
+// `t` has `like`'s shape outside dim 1, its dtype and device.
+void check_concatenable(const char* op, const Tensor& t, const Tensor& like) {
+  Shape expect = like.shape();
+  if (expect.size() > 1) expect[1] = t.dim() > 1 ? t.size(1) : -1;
+  COLLAPSE_CHECK(like.dim() > 1 && t.shape() == expect && t.dtype() == like.dtype() && t.device() == like.device(),
+                 op, ": input ", t.str(), " does not match ", like.str(), " outside dim 1");
+}
+
 }  // namespace
 
 Variable concat_channels(const std::vector<Variable>& xs) {
@@ -31,10 +40,7 @@ Variable concat_channels(const std::vector<Variable>& xs) {
   auto node = std::make_shared<ConcatNode>();
   for (const auto& v : xs) {
     const Tensor& t = v.data();
-    Shape expect = first.shape();
-    expect[1] = t.dim() > 1 ? t.size(1) : -1;
-    COLLAPSE_CHECK(t.shape() == expect && t.dtype() == first.dtype() && t.device() == first.device(),
-                   "concat_channels: input ", t.str(), " does not match ", first.str(), " outside dim 1");
+    check_concatenable("concat_channels", t, first);
     out_shape[1] += t.size(1);
     node->channels.push_back(t.size(1));
     tensors.push_back(t);
@@ -42,6 +48,28 @@ Variable concat_channels(const std::vector<Variable>& xs) {
   Tensor y = Tensor::empty_activation(out_shape, first.dtype(), first.device());
   concat_channels_forward(first, tensors, y);
   return attach_node(std::move(y), xs, std::move(node));
+}
+
+GrowingConcat::GrowingConcat(const Shape& shape, DType dtype, Device device)
+    : buffer_(Tensor::empty_activation(shape, dtype, device)) {
+  COLLAPSE_CHECK(shape.size() > 1, "GrowingConcat: buffer shape ", shape_str(shape), " has no channel dim");
+}
+
+void GrowingConcat::append(const Variable& x) {
+  const Tensor& t = x.data();
+  check_concatenable("GrowingConcat::append", t, buffer_);
+  COLLAPSE_CHECK(filled_ + t.size(1) <= buffer_.size(1), "GrowingConcat::append: ", t.str(), " does not fit: ",
+                 filled_, " of ", buffer_.size(1), " channels already used");
+  buffer_.narrow(1, filled_, t.size(1)).copy_(t);
+  filled_ += t.size(1);
+  inputs_.push_back(x);
+}
+
+Variable GrowingConcat::concatenation() const {
+  COLLAPSE_CHECK(!inputs_.empty(), "GrowingConcat::concatenation: nothing appended yet");
+  auto node = std::make_shared<ConcatNode>();
+  for (const auto& v : inputs_) node->channels.push_back(v.data().size(1));
+  return attach_node(buffer_.narrow(1, 0, filled_), inputs_, std::move(node));
 }
 
 }  // namespace collapse

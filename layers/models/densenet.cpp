@@ -21,10 +21,16 @@ DenseBlock::DenseBlock(int64_t layers, int64_t in, int64_t growth, int64_t bottl
                     std::make_shared<DenseLayer>(in + i * growth, growth, bottleneck, gen));
 }
 
+// The block's feature maps side by side in one buffer (GrowingConcat): each layer's input, the
+// concatenation of x and every earlier layer's output, is a view of the buffer's first channels, and each
+// output is copied once into its own channels, instead of all earlier maps being copied for every layer.
 Variable DenseBlock::forward(const Variable& x) {
-  std::vector<Variable> features{x};
-  for (auto& [name, layer] : children()) features.push_back((*layer)(concat_channels(features)));
-  return concat_channels(features);
+  Shape shape = x.shape();
+  shape[1] = out_channels_;
+  GrowingConcat features(shape, x.data().dtype(), x.data().device());
+  features.append(x);
+  for (auto& [name, layer] : children()) features.append((*layer)(features.concatenation()));
+  return features.concatenation();
 }
 
 namespace {
