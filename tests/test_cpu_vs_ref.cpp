@@ -140,8 +140,9 @@ TEST(CpuVsRef, BatchNormTrainEvalBackward) {
     Shape shape;
     MemoryFormat layout;
   };
+  // The last two are large enough for the cpu loops to run in parallel (VGG's BatchNorm1d head is [N,C]).
   for (const Case& c : {Case{{4, 16, 5, 3}, kCL}, Case{{1, 3, 7, 5}, kCL}, Case{{3, 5, 4, 4}, kRowMajor},
-                        Case{{6, 10}, kRowMajor}}) {
+                        Case{{6, 10}, kRowMajor}, Case{{8, 24, 33, 31}, kCL}, Case{{130, 300}, kRowMajor}}) {
     const int64_t C = c.shape[1];
     const std::string context = "batch norm " + shape_str(c.shape) + " " + layout_name(c.layout);
     // Shifted, scaled inputs: the variance computation must not lose digits to cancellation.
