@@ -46,7 +46,9 @@ void print_rows(std::FILE* out, const char* title, const std::vector<Row>& rows,
   if (n < rows.size()) {
     double rest = 0.0;
     for (size_t i = n; i < rows.size(); ++i) rest += rows[i].ms / steps;
-    std::fprintf(out, "  %-52s %8s %10.3f", ("(" + std::to_string(rows.size() - n) + " more)").c_str(), "", rest);
+    char more[32];
+    std::snprintf(more, sizeof more, "(%zu more)", rows.size() - n);
+    std::fprintf(out, "  %-52s %8s %10.3f", more, "", rest);
     if (step_ms > 0) std::fprintf(out, " %6.1f%%", 100.0 * rest / step_ms);
     std::fprintf(out, "\n");
   }
