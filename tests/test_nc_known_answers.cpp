@@ -78,6 +78,14 @@ struct EtfCase {
   int64_t dim;
 };
 
+// Test names "C<classes>", built by appending: "C" + std::to_string(...) trips GCC 12's bogus -Wrestrict
+// (GCC bug 105329).
+std::string class_count_name(const ::testing::TestParamInfo<EtfCase>& info) {
+  std::string name = "C";
+  name += std::to_string(info.param.num_classes);
+  return name;
+}
+
 class NcSimplexEtf : public ::testing::TestWithParam<EtfCase> {};
 
 // Rotated (random orthogonal embedding), scaled (7.5), translated (norm 50); class counts unequal, so
@@ -129,7 +137,7 @@ TEST_P(NcSimplexEtf, CollapsedFeaturesGiveZeroMetricsAndEtfCosines) {
 // C = 2 (the smallest: one pair, cosine −1) and C = 100 (CIFAR100's count).
 INSTANTIATE_TEST_SUITE_P(ClassCounts, NcSimplexEtf,
                          ::testing::Values(EtfCase{2, 5}, EtfCase{3, 3}, EtfCase{10, 16}, EtfCase{100, 128}),
-                         [](const auto& info) { return "C" + std::to_string(info.param.num_classes); });
+                         class_count_name);
 
 // ---- Isotropic noise: NC1 ∝ s² ---------------------------------------------------------------------
 
@@ -159,7 +167,7 @@ TEST_P(NcIsotropicNoise, Nc1ScalesAsNoiseAmplitudeSquared) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ClassCounts, NcIsotropicNoise, ::testing::Values(EtfCase{5, 20}, EtfCase{100, 128}),
-                         [](const auto& info) { return "C" + std::to_string(info.param.num_classes); });
+                         class_count_name);
 
 // ---- Invariance --------------------------------------------------------------------------------------
 

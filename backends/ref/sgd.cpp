@@ -45,7 +45,9 @@ void check_sgd_args(const ArgCheck& check, const std::vector<Tensor>& params, co
   check.that(!use_buffers || buffers.size() == params.size(), params.size(), " params but ", buffers.size(),
              " momentum buffers (momentum ", p.momentum, ")");
   for (size_t i = 0; i < params.size(); ++i) {
-    const std::string index = "[" + std::to_string(i) + "]";
+    std::string index = "[";  // appended piece by piece: "[" + std::to_string(i) trips GCC 12's -Wrestrict (bug 105329)
+    index += std::to_string(i);
+    index += "]";
     const std::string param = "params" + index, grad = "grads" + index, buffer = "momentum_buffers" + index;
     check.float_input(params[i], param.c_str());
     check.like(grads[i], grad.c_str(), params[i], param.c_str());
