@@ -16,7 +16,7 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const C
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, double momentum, double eps);
 // relu(batch_norm(...)) as one op (batch_norm_relu_* kernels): the same values and gradients, without the
-// ReLU's own passes over memory. Saves its output for the ReLU's mask (the next layer keeps it anyway).
+// ReLU's own passes over memory. In training it saves no output: the backward recomputes the ReLU's mask.
 Variable batch_norm_relu(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                          Tensor& running_var, bool training, double momentum, double eps);
 // relu(batch_norm(x) + residual) as one op, the end of a residual block (residual: the shortcut, x's shape;

@@ -54,10 +54,7 @@ Variable BatchNorm::forward(const Variable& x) {
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
-Variable BatchNorm::forward_relu(const Variable& x) {
-  fuse_relu_ = true;
-  return (*this)(x);
-}
+Variable BatchNorm::forward_relu(const Variable& x) { return forward_add_relu(x, Variable()); }
 
 Variable BatchNorm::forward_add_relu(const Variable& x, const Variable& residual) {
   fuse_relu_ = true;

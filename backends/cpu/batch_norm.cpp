@@ -72,8 +72,6 @@ void update_running_stats(Tensor& running_mean, Tensor& running_var, const float
   }
 }
 
-
-
 constexpr int64_t kVectorFloats = 16;        // one AVX-512 register, a multiple of the narrower ones
 constexpr int64_t kMinPeriod = 256;          // long enough for the loop overhead not to matter
 constexpr int64_t kParallelGrain = 1 << 15;  // below this many elements a parallel region costs more
@@ -100,14 +98,14 @@ int64_t channel_slice_row_stride(const Tensor& x) {
 }
 
 // x's elements as periods of P, in which position j is always channel j % C, and the other operands'
-// elements alike (they are dense, their periods P apart). A dense x is cut into periods of P, a multiple
-// of C and 16 and at least 256 (the last one possibly shorter); a channel slice of a wider buffer is read
-// in place, one row of C values per period, x_stride apart.
+// elements alike (they are dense, their periods P apart). A dense x (slice_row_stride 0) is cut into
+// periods of P, a multiple of C and 16 and at least 256 (the last one possibly shorter); a channel slice of
+// a wider buffer is read in place, one row of C values per period, slice_row_stride apart.
 struct Periods {
   int64_t C, n, P, x_stride;
-  Periods(const Tensor& x, bool x_is_channel_slice)
-      : C(x.size(1)), n(x.numel()), P(x_is_channel_slice ? C : period_for(C)),
-        x_stride(x_is_channel_slice ? channel_slice_row_stride(x) : P) {}
+  Periods(const Tensor& x, int64_t slice_row_stride)
+      : C(x.size(1)), n(x.numel()), P(slice_row_stride ? C : period_for(C)),
+        x_stride(slice_row_stride ? slice_row_stride : P) {}
   int64_t count() const { return P == 0 ? 0 : (n + P - 1) / P; }
   int64_t length(int64_t p) const { return std::min(P, n - p * P); }
   bool parallel() const { return n > kParallelGrain; }
@@ -115,7 +113,8 @@ struct Periods {
 
 // A channel slice is read in place from this many channels on. Rows of fewer channels are too short for
 // the vector loops, and a dense copy is faster: DenseNet-40 at width 0.25 (6 to 114 channels per batch
-// norm), two threads, ms per step: 208 all in place, 193 all copied, 177 with this threshold; at width 1
+// norm), two threads, bench-train-step ms per step with this constant at 0 (all in place) 208, at 2^31
+// (all copied) 193, at 64 177; at width 1
 // (24 to 456 channels) the threshold changes no time, and peak memory is 970-995 MB either way (1286 MB
 // when every layer's input was a fresh concatenation).
 constexpr int64_t kMinChannelsInPlace = 64;
@@ -123,12 +122,20 @@ constexpr int64_t kMinChannelsInPlace = 64;
 // x as the kernels read it: in place when it is a channel slice of a wider channels-last tensor with at
 // least kMinChannelsInPlace channels, else in the fast layout (copied only when it is in neither).
 struct InputX {
-  bool in_place;
+  int64_t slice_row_stride;  // 0 when x is read in the fast layout
   Tensor data;
   Periods g;
   explicit InputX(const Tensor& x)
-      : in_place(x.size(1) >= kMinChannelsInPlace && channel_slice_row_stride(x) > x.size(1)), data(in_place ? x : fast_input(x)), g(data, in_place) {}
+      : slice_row_stride(in_place_row_stride(x)), data(slice_row_stride ? x : fast_input(x)),
+        g(data, slice_row_stride) {}
   const float* ptr() const { return data.data<float>(); }
+
+ private:
+  static int64_t in_place_row_stride(const Tensor& x) {
+    if (x.size(1) < kMinChannelsInPlace) return 0;
+    const int64_t stride = channel_slice_row_stride(x);
+    return stride > x.size(1) ? stride : 0;
+  }
 };
 
 // fn(begin, x_begin, length) for every period, in parallel: its first element in the dense operands and in x.
@@ -236,25 +243,25 @@ Tensor residual_input(const char* op, const Tensor& residual, const Tensor& x) {
 const float* floats_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
 // gamma and beta may be undefined (1 and 0), and in training the running statistics (not updated).
-void check_forward(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                   const Tensor& running_mean, const Tensor& running_var, const Tensor& y, bool training) {
-  check_bn_input(op, x);
+BnShape check_forward(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                      const Tensor& running_mean, const Tensor& running_var, const Tensor& y, bool training) {
+  const BnShape s = check_bn_input(op, x);
   check_channel_vector(op, "weight gamma", gamma, x, true);
   check_channel_vector(op, "bias beta", beta, x, true);
   check_channel_vector(op, "running_mean", running_mean, x, training);
   check_channel_vector(op, "running_var", running_var, x, training);
   check_f32_cpu(op, "output y", y);
   check_same_shape(op, "input x", x, "output y", y);
+  return s;
 }
 
 template <bool Relu>
 void forward_train(const char* op, const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta,
                    Tensor& running_mean, Tensor& running_var, double momentum, double eps, Tensor& y,
                    Tensor& save_mean, Tensor& save_var) {
-  check_forward(op, x, gamma, beta, running_mean, running_var, y, true);
+  const BnShape s = check_forward(op, x, gamma, beta, running_mean, running_var, y, true);
   check_channel_vector(op, "save_mean", save_mean, x);
   check_channel_vector(op, "save_var", save_var, x);
-  const BnShape s = check_bn_input(op, x);
   COLLAPSE_CHECK(s.count > 1, op, ": expected more than one value per channel in training, got input x ",
                  shape_str(x.shape()));
   const InputX xin(x);

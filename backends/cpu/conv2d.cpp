@@ -1,5 +1,7 @@
 // Convolution on oneDNN: channels-last activations described by their real strides, weights in the
 // format the primitive prefers (reordered once per optimizer step, see reordered_weights).
+#include <string_view>
+
 #include "backends/cpu/conv2d_gemm.h"
 #include "backends/cpu/onednn_common.h"
 
@@ -54,23 +56,17 @@ memory::dims padding(const ConvShape& s) { return {s.p.padding, s.p.padding}; }
 // on both sides its older direct JIT kernel is faster. Forward 3x3 stride-1 convolutions, batch 128, two
 // threads, ms brgconv -> jit: 8->8 at 32x32 2.34 -> 1.84, 16->16 at 32x32 3.89 -> 3.52 (in a ResNet18
 // step, where it also runs every backward-data of that shape: 4.6 -> 3.8), 12->3 3.67 -> 2.92, 24->24 12.0
-// -> 9.3; from 32 channels on brgconv wins (32->32 at 16x16 3.46 vs 3.91) or ties. Shape-only, hence
-// reproducible. 1x1 kernels were not measured and keep oneDNN's choice.
+// -> 9.3; from 32 channels on brgconv wins (32->32 at 16x16 3.46 vs 3.91) or ties. (Each primitive timed
+// alone, walking oneDNN's candidates with next_impl(); in a step, ONEDNN_VERBOSE=1 bench-train-step shows
+// the kernel and time of every call.) Shape-only, hence reproducible. 1x1 kernels were not measured and
+// keep oneDNN's choice.
 constexpr int64_t kMaxChannelsForDirectJit = 24;
 
 bool prefers_direct_jit(const ConvShape& s) {
   return s.w[2] * s.w[3] > 1 && s.x[1] <= kMaxChannelsForDirectJit && s.y[1] <= kMaxChannelsForDirectJit;
 }
 
-// pd itself, or the first of its alternatives that is not a brgconv kernel when that is oneDNN's direct
-// avx512 one (otherwise, as on a machine without AVX-512, oneDNN's first choice stands).
-dnnl::convolution_forward::primitive_desc without_brgconv(const dnnl::convolution_forward::primitive_desc& pd) {
-  auto starts_with = [](const char* s, const char* prefix) { return std::string(s).rfind(prefix, 0) == 0; };
-  dnnl::convolution_forward::primitive_desc alt = pd;
-  while (starts_with(alt.impl_info_str(), "brgconv") && alt.next_impl()) {
-  }
-  return starts_with(alt.impl_info_str(), "jit:avx512") ? alt : pd;
-}
+bool starts_with(const char* s, const char* prefix) { return std::string_view(s).starts_with(prefix); }
 
 // Also the hint that the backward passes need. forward_training, because backward follows.
 dnnl::convolution_forward::primitive_desc forward_pd(const ConvShape& s, bool bias) {
@@ -80,8 +76,16 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvShape& s, bool bi
   D d = bias ? D(kind, alg, fast_md(s.x), any_weights(s.w), plain_md({s.w[0]}), fast_md(s.y), strides(s), padding(s),
                  padding(s))
              : D(kind, alg, fast_md(s.x), any_weights(s.w), fast_md(s.y), strides(s), padding(s), padding(s));
-  dnnl::convolution_forward::primitive_desc pd(d, user_scratchpad_attr(), engine());
-  return prefers_direct_jit(s) ? without_brgconv(pd) : pd;
+  if (prefers_direct_jit(s)) {
+    // The first of oneDNN's candidates past its brgconv ones, if that is the direct avx512 kernel. A
+    // primitive_desc is a handle whose next_impl() moves the shared iterator, so the fallback below is a
+    // fresh descriptor (oneDNN's first choice, as on a machine without AVX-512).
+    dnnl::convolution_forward::primitive_desc candidate(d, user_scratchpad_attr(), engine());
+    while (starts_with(candidate.impl_info_str(), "brgconv") && candidate.next_impl()) {
+    }
+    if (starts_with(candidate.impl_info_str(), "jit:avx512")) return candidate;
+  }
+  return {d, user_scratchpad_attr(), engine()};
 }
 
 
