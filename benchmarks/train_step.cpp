@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "autograd/functional.h"
+#include "backends/cpu/conv2d_winograd.h"
 #include "backends/cpu/onednn_common.h"
 #include "backends/device_query.h"
 #include "core/init.h"
@@ -340,8 +341,9 @@ int main(int argc, char** argv) {
     if (threads.empty()) threads.push_back(0);
     if (!o.json_only) {
       std::printf("collapse bench-train-step: device %s, batch %lld, %d warm-up + %d timed steps per row (median), "
-                  "SGD momentum 0.9, weight decay 5e-4%s\n",
+                  "SGD momentum 0.9, weight decay 5e-4, cpu Winograd convolutions %s%s\n",
                   device.str().c_str(), static_cast<long long>(o.batch), o.warmup, o.steps,
+                  cpu_winograd_enabled() ? "on" : "off (COLLAPSE_CPU_WINOGRAD=0)",
                   o.no_fork ? "" : "; each row in its own process");
       for (const Input& in : inputs)
         if (in.dataset_size != in.size)

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/conv2d_winograd.h"
 #include "backends/cpu/onednn_common.h"
 #include "backends/kernels.h"
 #include "tests/testing/gradcheck.h"
@@ -27,6 +28,9 @@ namespace {
 
 constexpr double kExact = 1e-6;   // same float32 operations, maybe fused differently
 constexpr double kReduce = 1e-5;  // float32 sums in a different order than the double reference
+// Winograd convolutions (backends/cpu/conv2d_winograd.h) also round in their tile transforms: 1.1e-6 seen at
+// 32 channels, 3.7e-6 at 256 (the direct kernels: 5e-7).
+constexpr double kWinograd = 3e-5;
 
 constexpr MemoryFormat kCL = MemoryFormat::channels_last;
 constexpr MemoryFormat kRowMajor = MemoryFormat::contiguous;
@@ -91,6 +95,12 @@ TEST(CpuVsRef, Conv2dForwardBackwardDataBackwardWeights) {
       // At most 24 channels on both sides, oneDNN's direct JIT kernel; above, its brgemm one (conv2d.cpp).
       {2, 24, 9, 8, 24, 3, 1, 1, false, kCL},
       {2, 32, 8, 9, 40, 3, 1, 1, true, kCL},
+      // 3x3 stride-1 padding-1 with channels in multiples of 16 (>= 32 on one side): Winograd on nChw16c
+      // (backends/cpu/conv2d_winograd.h); 16 channels share the channels-last bytes, others are reordered.
+      {2, 32, 16, 16, 32, 3, 1, 1, false, kCL},
+      {3, 16, 9, 7, 32, 3, 1, 1, true, kCL},    // odd sizes (partial 4x4 tiles), 16-channel input used in place
+      {2, 64, 5, 7, 48, 3, 1, 1, true, kRowMajor},
+      {1, 256, 8, 8, 256, 3, 1, 1, false, kCL},  // the longest sums of a ResNet18 at width 1
       // Outputs of at most 4 pixels go through im2col + sgemm (backends/cpu/conv2d_gemm.h).
       {3, 5, 2, 2, 7, 3, 1, 1, true, kCL},      // VGG's last stage: 2x2, padding 1 (5 of 9 taps in the padding)
       {2, 6, 3, 3, 4, 3, 2, 1, false, kRowMajor},  // stride 2 onto 2x2
@@ -112,9 +122,26 @@ TEST(CpuVsRef, Conv2dForwardBackwardDataBackwardWeights) {
           conv2d_backward_weights(x, x, dy, p, dw, db);
           return c.bias ? Outputs{y, dx, dw, db} : Outputs{y, dx, dw};
         },
-        c.bias ? std::vector<std::string>{"y", "dx", "dw", "db"} : std::vector<std::string>{"y", "dx", "dw"}, kReduce,
-        str(c));
+        c.bias ? std::vector<std::string>{"y", "dx", "dw", "db"} : std::vector<std::string>{"y", "dx", "dw"},
+        cpu::conv_as_winograd(x.shape(), w.shape(), {c.n, c.co, ho, wo}, p) ? kWinograd : kReduce, str(c));
   }
+}
+
+TEST(CpuBackend, WinogradRouteTakesItsShapesOnAvx512) {
+  // The route the cases above rely on: without it they would pass through the direct kernels unnoticed.
+  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "no AVX-512: oneDNN 2.6 has no Winograd kernel here";
+  if (!cpu_winograd_enabled()) GTEST_SKIP() << "COLLAPSE_CPU_WINOGRAD=0 in the environment";
+  const Conv2dParams same{1, 1};
+  EXPECT_TRUE(cpu::conv_as_winograd({2, 32, 16, 16}, {32, 32, 3, 3}, {2, 32, 16, 16}, same));
+  EXPECT_TRUE(cpu::conv_as_winograd({3, 16, 9, 7}, {32, 16, 3, 3}, {3, 32, 9, 7}, same));
+  EXPECT_TRUE(cpu::conv_as_winograd({2, 64, 5, 7}, {48, 64, 3, 3}, {2, 48, 5, 7}, same));
+  // Not Winograd: 16 channels on both sides (slower than direct), a channel count off the 16-block, stride 2,
+  // padding 0, a 1x1 kernel.
+  EXPECT_FALSE(cpu::conv_as_winograd({2, 16, 32, 32}, {16, 16, 3, 3}, {2, 16, 32, 32}, same));
+  EXPECT_FALSE(cpu::conv_as_winograd({2, 32, 8, 9}, {40, 32, 3, 3}, {2, 40, 8, 9}, same));
+  EXPECT_FALSE(cpu::conv_as_winograd({2, 32, 8, 8}, {32, 32, 3, 3}, {2, 32, 4, 4}, Conv2dParams{2, 1}));
+  EXPECT_FALSE(cpu::conv_as_winograd({2, 32, 8, 8}, {32, 32, 3, 3}, {2, 32, 6, 6}, Conv2dParams{1, 0}));
+  EXPECT_FALSE(cpu::conv_as_winograd({2, 32, 8, 8}, {32, 32, 1, 1}, {2, 32, 8, 8}, Conv2dParams{1, 0}));
 }
 
 TEST(CpuVsRef, Conv2dMixedInputAndOutputLayouts) {

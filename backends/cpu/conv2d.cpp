@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "backends/cpu/conv2d_gemm.h"
+#include "backends/cpu/conv2d_winograd.h"
 #include "backends/cpu/onednn_common.h"
 
 namespace collapse::cpu {
@@ -131,68 +132,28 @@ struct ConvBackwardWeightsEntry {
 };
 Cache<ConvBackwardWeightsEntry> g_backward_weights;
 
-void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
-  const char* op = "conv2d_forward";
-  const ConvShape s = check_conv(op, x, "input x", w, "weight w", y, "output y", p);
-  check_bias(op, "bias b", b, w);
-  if (conv_as_gemm(s.x, s.w, s.y)) {
-    const Tensor xin = fast_input(x), win = in_format(w, MemoryFormat::contiguous);
-    const Tensor bin = b.defined() ? in_format(b, MemoryFormat::contiguous) : b;
-    StagedOutput out(y);
-    gemm_conv_forward(xin, win, b.defined() ? bin.data<float>() : nullptr, p, out.get());
-    out.finish();
-    return;
-  }
+// The direct oneDNN route of each pass; tensors already in the fast layouts (the callers below stage them).
+void direct_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   ConvEntry& e = g_forward.get(conv_key("conv_fwd", s, b.defined()), [&] {
     auto pd = forward_pd(s, b.defined());
     return ConvEntry{Prim(pd), pd.weights_desc()};
   });
-  const Tensor xin = fast_input(x), win = in_format(w, MemoryFormat::contiguous);
-  const Tensor bin = b.defined() ? in_format(b, MemoryFormat::contiguous) : b;
-  StagedOutput out(y);
-  e.prim.execute({{DNNL_ARG_SRC, xin.raw_data()},
-                  {DNNL_ARG_WEIGHTS, reordered_weights(win, e.weights_md)},
-                  {DNNL_ARG_BIAS, data_or_null(bin)},
-                  {DNNL_ARG_DST, out.get().raw_data()}});
-  out.finish();
+  e.prim.execute({{DNNL_ARG_SRC, x.raw_data()},
+                  {DNNL_ARG_WEIGHTS, reordered_weights(w, e.weights_md)},
+                  {DNNL_ARG_BIAS, data_or_null(b)},
+                  {DNNL_ARG_DST, y.raw_data()}});
 }
 
-void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
-  const char* op = "conv2d_backward_data";
-  const ConvShape s = check_conv(op, dx, "input gradient dx", w, "weight w", dy, "output gradient dy", p);
-  if (conv_as_gemm(s.x, s.w, s.y)) {
-    const Tensor dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
-    StagedOutput out(dx);
-    gemm_conv_backward_data(dyin, win, p, out.get());
-    out.finish();
-    return;
-  }
+void direct_backward_data(const ConvShape& s, const Tensor& dy, const Tensor& w, Tensor& dx) {
   ConvEntry& e = g_backward_data.get(conv_key("conv_bwd_data", s, false), [&] { return make_backward_data(s); });
-  const Tensor dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
-  const void* weights = reordered_weights(win, e.weights_md, e.view);
-  StagedOutput out(dx);
+  const void* weights = reordered_weights(w, e.weights_md, e.view);
   if (e.view == WeightsView::flipped_transposed)
-    e.prim.execute({{DNNL_ARG_SRC, dyin.raw_data()}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, out.get().raw_data()}});
+    e.prim.execute({{DNNL_ARG_SRC, dy.raw_data()}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dx.raw_data()}});
   else
-    e.prim.execute({{DNNL_ARG_DIFF_DST, dyin.raw_data()}, {DNNL_ARG_WEIGHTS, weights},
-                    {DNNL_ARG_DIFF_SRC, out.get().raw_data()}});
-  out.finish();
+    e.prim.execute({{DNNL_ARG_DIFF_DST, dy.raw_data()}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DIFF_SRC, dx.raw_data()}});
 }
 
-void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db) {
-  const char* op = "conv2d_backward_weights";
-  const ConvShape s = check_conv(op, x, "input x", dw, "weight gradient dw", dy, "output gradient dy", p);
-  check_bias(op, "bias gradient db", db, dw);
-  if (conv_as_gemm(s.x, s.w, s.y)) {
-    const Tensor xin = fast_input(x), dyin = fast_input(dy);
-    StagedOutput dw_out(dw, MemoryFormat::contiguous);
-    std::optional<StagedOutput> db_out;
-    if (db.defined()) db_out.emplace(db, MemoryFormat::contiguous);
-    gemm_conv_backward_weights(xin, dyin, p, dw_out.get(), db_out ? db_out->data() : nullptr);
-    dw_out.finish();
-    if (db_out) db_out->finish();
-    return;
-  }
+void direct_backward_weights(const ConvShape& s, const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
   ConvBackwardWeightsEntry& e = g_backward_weights.get(conv_key("conv_bwd_weights", s, db.defined()), [&] {
     using D = dnnl::convolution_backward_weights::desc;
     const auto alg = dnnl::algorithm::convolution_direct;
@@ -204,16 +165,63 @@ void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2d
     const memory::desc dw_md = pd.diff_weights_desc();
     return ConvBackwardWeightsEntry{Prim(pd), dw_md, dw_md == plain_md(s.w) ? memory() : memory(dw_md, engine())};
   });
+  void* dw_target = e.dw_buffer ? e.dw_buffer.get_data_handle() : dw.raw_data();
+  e.prim.execute({{DNNL_ARG_SRC, x.raw_data()},
+                  {DNNL_ARG_DIFF_DST, dy.raw_data()},
+                  {DNNL_ARG_DIFF_WEIGHTS, dw_target},
+                  {DNNL_ARG_DIFF_BIAS, data_or_null(db)}});
+  if (e.dw_buffer) reorder(e.dw_md, dw_target, plain_md(s.w), dw.raw_data());
+}
+
+// Each pass checks its arguments, stages them into the fast layouts (channels-last activations, oihw
+// weights), and runs one of three routes chosen by the shape alone: im2col + sgemm for tiny outputs,
+// Winograd for 3x3 stride-1 layers with channels in multiples of 16, oneDNN's direct kernels otherwise.
+void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
+  const char* op = "conv2d_forward";
+  const ConvShape s = check_conv(op, x, "input x", w, "weight w", y, "output y", p);
+  check_bias(op, "bias b", b, w);
+  const Tensor xin = fast_input(x), win = in_format(w, MemoryFormat::contiguous);
+  const Tensor bin = b.defined() ? in_format(b, MemoryFormat::contiguous) : b;
+  StagedOutput out(y);
+  if (conv_as_gemm(s.x, s.w, s.y))
+    gemm_conv_forward(xin, win, b.defined() ? bin.data<float>() : nullptr, p, out.get());
+  else if (conv_as_winograd(s.x, s.w, s.y, p))
+    winograd_conv_forward(xin, win, bin, p, out.get());
+  else
+    direct_forward(s, xin, win, bin, out.get());
+  out.finish();
+}
+
+void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
+  const char* op = "conv2d_backward_data";
+  const ConvShape s = check_conv(op, dx, "input gradient dx", w, "weight w", dy, "output gradient dy", p);
+  const Tensor dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
+  StagedOutput out(dx);
+  if (conv_as_gemm(s.x, s.w, s.y))
+    gemm_conv_backward_data(dyin, win, p, out.get());
+  else if (conv_as_winograd(s.x, s.w, s.y, p))
+    winograd_conv_backward_data(dyin, win, p, out.get());
+  else
+    direct_backward_data(s, dyin, win, out.get());
+  out.finish();
+}
+
+void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db) {
+  const char* op = "conv2d_backward_weights";
+  const ConvShape s = check_conv(op, x, "input x", dw, "weight gradient dw", dy, "output gradient dy", p);
+  check_bias(op, "bias gradient db", db, dw);
   const Tensor xin = fast_input(x), dyin = fast_input(dy);
   StagedOutput dw_out(dw, MemoryFormat::contiguous);
   std::optional<StagedOutput> db_out;
   if (db.defined()) db_out.emplace(db, MemoryFormat::contiguous);
-  void* dw_target = e.dw_buffer ? e.dw_buffer.get_data_handle() : dw_out.get().raw_data();
-  e.prim.execute({{DNNL_ARG_SRC, xin.raw_data()},
-                  {DNNL_ARG_DIFF_DST, dyin.raw_data()},
-                  {DNNL_ARG_DIFF_WEIGHTS, dw_target},
-                  {DNNL_ARG_DIFF_BIAS, db_out ? db_out->get().raw_data() : nullptr}});
-  if (e.dw_buffer) reorder(e.dw_md, dw_target, plain_md(s.w), dw_out.get().raw_data());
+  Tensor no_bias;
+  Tensor& db_work = db_out ? db_out->get() : no_bias;
+  if (conv_as_gemm(s.x, s.w, s.y))
+    gemm_conv_backward_weights(xin, dyin, p, dw_out.get(), db_out ? db_out->data() : nullptr);
+  else if (conv_as_winograd(s.x, s.w, s.y, p))
+    winograd_conv_backward_weights(xin, dyin, p, dw_out.get(), db_work);
+  else
+    direct_backward_weights(s, xin, dyin, dw_out.get(), db_work);
   dw_out.finish();
   if (db_out) db_out->finish();
 }

@@ -9,6 +9,7 @@
 
 #include <dnnl.hpp>
 
+#include "backends/cpu/conv2d_winograd.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 
@@ -75,7 +76,9 @@ nlohmann::json environment_info() {
           {"host", host},
           {"cpu", cpu},
           {"hardware_threads", std::thread::hardware_concurrency()},
-          {"omp_max_threads", omp_get_max_threads()}};
+          {"omp_max_threads", omp_get_max_threads()},
+          // Winograd changes the rounding of the cpu convolutions (backends/cpu/conv2d_winograd.h).
+          {"cpu_conv_winograd", cpu_winograd_enabled()}};
 }
 
 }  // namespace collapse::experiment

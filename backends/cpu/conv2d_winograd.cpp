@@ -1,0 +1,171 @@
+#include "backends/cpu/conv2d_winograd.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "backends/cpu/onednn_common.h"
+
+namespace collapse {
+
+bool cpu_winograd_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("COLLAPSE_CPU_WINOGRAD");
+    if (!env) return true;
+    COLLAPSE_CHECK(std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0,
+                   "environment variable COLLAPSE_CPU_WINOGRAD=", env, ": expected 0 (off) or 1 (on)");
+    return env[0] == '1';
+  }();
+  return enabled;
+}
+
+namespace cpu {
+namespace {
+
+using dnnl::memory;
+
+constexpr int64_t kBlock = 16;  // nChw16c: channels in blocks of 16, each block channels-last
+
+memory::desc blocked_md(const Shape& s) { return memory::desc(dims_of(s), memory::data_type::f32, memory::format_tag::nChw16c); }
+memory::desc any_weights(const Shape& w) { return memory::desc(dims_of(w), memory::data_type::f32, memory::format_tag::any); }
+const memory::dims kStride{1, 1}, kPadding{1, 1};
+constexpr auto kWinograd = dnnl::algorithm::convolution_winograd;
+
+Key winograd_key(const char* op, const Shape& x, const Shape& w, bool bias) { return Key(op) << x << w << int64_t{bias}; }
+Shape output_shape(const Shape& x, const Shape& w) { return {x[0], w[0], x[2], x[3]}; }  // 3x3, stride 1, padding 1
+
+// Also the hint the backward passes need (forward_training, because backward follows).
+dnnl::convolution_forward::primitive_desc forward_pd(const Shape& x, const Shape& w, bool bias) {
+  using D = dnnl::convolution_forward::desc;
+  const auto kind = dnnl::prop_kind::forward_training;
+  const Shape y = output_shape(x, w);
+  D d = bias ? D(kind, kWinograd, blocked_md(x), any_weights(w), plain_md({w[0]}), blocked_md(y), kStride, kPadding,
+                 kPadding)
+             : D(kind, kWinograd, blocked_md(x), any_weights(w), blocked_md(y), kStride, kPadding, kPadding);
+  return {d, user_scratchpad_attr(), engine()};
+}
+
+// Whether this machine's oneDNN has a Winograd kernel for the shape (it needs AVX-512), asked once per shape.
+struct Support {
+  bool available;
+};
+Cache<Support> g_support;
+
+bool kernel_available(const Shape& x, const Shape& w) {
+  return g_support
+      .get(winograd_key("wino_support", x, w, false),
+           [&] {
+             try {
+               forward_pd(x, w, false);
+               return Support{true};
+             } catch (const dnnl::error&) {
+               return Support{false};
+             }
+           })
+      .available;
+}
+
+// A dense channels-last activation seen as nChw16c: its own buffer when the two layouts are the same bytes
+// (16 channels), else a reordered copy held in `copy`.
+const void* blocked_input(const Tensor& t, Tensor& copy) {
+  if (t.size(1) == kBlock) return t.raw_data();
+  copy = Tensor::empty({t.numel()});
+  reorder(fast_md(t.shape()), t.raw_data(), blocked_md(t.shape()), copy.raw_data());
+  return copy.raw_data();
+}
+
+// Where a primitive writes an nChw16c output bound for the channels-last `out`, and the move there after.
+class BlockedOutput {
+ public:
+  explicit BlockedOutput(Tensor& out) : out_(out) {
+    if (out.size(1) != kBlock) copy_ = Tensor::empty({out.numel()});
+  }
+  void* data() { return copy_.defined() ? copy_.raw_data() : out_.raw_data(); }
+  void finish() {
+    if (copy_.defined()) reorder(blocked_md(out_.shape()), copy_.raw_data(), fast_md(out_.shape()), out_.raw_data());
+  }
+
+ private:
+  Tensor& out_;
+  Tensor copy_;
+};
+
+struct WinogradEntry {
+  Prim prim;
+  memory::desc weights_md;
+};
+Cache<WinogradEntry> g_forward, g_backward_data;
+
+struct WinogradWeightsEntry {
+  Prim prim;
+  memory::desc dw_md;
+  memory dw_buffer;  // dw in the primitive's format, reordered into the caller's oihw dw
+};
+Cache<WinogradWeightsEntry> g_backward_weights;
+
+}  // namespace
+
+bool conv_as_winograd(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p) {
+  const int64_t ci = w[1], co = w[0];
+  return cpu_winograd_enabled() && w[2] == 3 && w[3] == 3 && p.stride == 1 && p.padding == 1 && ci % kBlock == 0 &&
+         co % kBlock == 0 && std::max(ci, co) >= 2 * kBlock && x[0] > 0 && y == output_shape(x, w) &&
+         kernel_available(x, w);
+}
+
+void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
+  (void)p;
+  WinogradEntry& e = g_forward.get(winograd_key("wino_fwd", x.shape(), w.shape(), b.defined()), [&] {
+    auto pd = forward_pd(x.shape(), w.shape(), b.defined());
+    return WinogradEntry{Prim(pd), pd.weights_desc()};
+  });
+  Tensor x_copy;
+  BlockedOutput out(y);
+  e.prim.execute({{DNNL_ARG_SRC, blocked_input(x, x_copy)},
+                  {DNNL_ARG_WEIGHTS, reordered_weights(w, e.weights_md)},
+                  {DNNL_ARG_BIAS, data_or_null(b)},
+                  {DNNL_ARG_DST, out.data()}});
+  out.finish();
+}
+
+void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
+  (void)p;
+  WinogradEntry& e = g_backward_data.get(winograd_key("wino_bwd_data", dx.shape(), w.shape(), false), [&] {
+    const Shape& x = dx.shape();
+    dnnl::convolution_backward_data::desc d(kWinograd, blocked_md(x), any_weights(w.shape()),
+                                            blocked_md(output_shape(x, w.shape())), kStride, kPadding, kPadding);
+    dnnl::convolution_backward_data::primitive_desc pd(d, user_scratchpad_attr(), engine(),
+                                                       forward_pd(x, w.shape(), false));
+    return WinogradEntry{Prim(pd), pd.weights_desc()};
+  });
+  Tensor dy_copy;
+  BlockedOutput out(dx);
+  e.prim.execute({{DNNL_ARG_DIFF_DST, blocked_input(dy, dy_copy)},
+                  {DNNL_ARG_WEIGHTS, reordered_weights(w, e.weights_md)},
+                  {DNNL_ARG_DIFF_SRC, out.data()}});
+  out.finish();
+}
+
+void winograd_conv_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db) {
+  (void)p;
+  const bool bias = db.defined();
+  WinogradWeightsEntry& e = g_backward_weights.get(winograd_key("wino_bwd_weights", x.shape(), dw.shape(), bias), [&] {
+    using D = dnnl::convolution_backward_weights::desc;
+    const Shape& w = dw.shape();
+    const memory::desc xb = blocked_md(x.shape()), yb = blocked_md(output_shape(x.shape(), w));
+    D d = bias ? D(kWinograd, xb, any_weights(w), plain_md({w[0]}), yb, kStride, kPadding, kPadding)
+               : D(kWinograd, xb, any_weights(w), yb, kStride, kPadding, kPadding);
+    dnnl::convolution_backward_weights::primitive_desc pd(d, user_scratchpad_attr(), engine(),
+                                                          forward_pd(x.shape(), w, bias));
+    const memory::desc dw_md = pd.diff_weights_desc();
+    return WinogradWeightsEntry{Prim(pd), dw_md, dw_md == plain_md(w) ? memory() : memory(dw_md, engine())};
+  });
+  Tensor x_copy, dy_copy;
+  void* dw_target = e.dw_buffer ? e.dw_buffer.get_data_handle() : dw.raw_data();
+  e.prim.execute({{DNNL_ARG_SRC, blocked_input(x, x_copy)},
+                  {DNNL_ARG_DIFF_DST, blocked_input(dy, dy_copy)},
+                  {DNNL_ARG_DIFF_WEIGHTS, dw_target},
+                  {DNNL_ARG_DIFF_BIAS, bias ? db.raw_data() : nullptr}});
+  if (e.dw_buffer) reorder(e.dw_md, dw_target, plain_md(dw.shape()), dw.raw_data());
+}
+
+}  // namespace cpu
+}  // namespace collapse

@@ -1,0 +1,35 @@
+#pragma once
+// 3x3 stride-1 convolutions through oneDNN's Winograd F(4x4, 3x3) kernels (jit_wino_4x3), all three passes.
+// Winograd computes each 4x4 output tile from a 6x6 input tile with 36 multiplies per channel pair instead
+// of 144, so on the ResNet/VGG shapes it does 2-4x less arithmetic than the direct kernels. Measured here
+// (batch 128, two threads, each primitive alone, forward / backward-data / backward-weights in ms, direct
+// = oneDNN's fastest channels-last kernel): 32->32 at 16x16 3.5/3.9/3.0 -> 2.4/2.5/1.9, 64->64 at 8x8
+// 2.7/3.6/3.1 -> 1.6/1.6/1.6, 128->128 at 4x4 2.4/2.3/3.9 -> 1.5/1.5/1.2, 64->64 at 32x32 54/66/48 ->
+// 23/30/38, 512->512 at 4x4 65/55/76 -> 27/28/26. At 16->16 (32x32) it loses (5.4/5.6/3.3 vs
+// 4.4/4.2/2.9), hence the rule below.
+//
+// oneDNN 2.6 implements Winograd only on the blocked nChw16c layout, so activations are reordered from and
+// back to channels-last around each call (a fraction of a millisecond at these sizes; with 16 channels the
+// two layouts are the same bytes and nothing is copied). Winograd rounds differently from the direct
+// algorithm: results agree to ~1e-5 relative, not bit for bit, but the route depends on the shape only,
+// so a run is reproducible. COLLAPSE_CPU_WINOGRAD=0 in the environment turns it off (every convolution
+// then runs the direct kernels).
+#include "backends/kernels.h"
+
+namespace collapse {
+// Whether this process may use the Winograd route (COLLAPSE_CPU_WINOGRAD, read once; default on).
+bool cpu_winograd_enabled();
+}  // namespace collapse
+
+namespace collapse::cpu {
+
+// Whether a convolution of this shape runs as Winograd: 3x3, stride 1, padding 1, channel counts that are
+// multiples of 16 with at least 32 on one side, a machine whose oneDNN has the kernel, and the route on.
+bool conv_as_winograd(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p);
+
+// x, dy, dx: dense channels-last float32; w, dw: oihw; b, db: [Co] or undefined.
+void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y);
+void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx);
+void winograd_conv_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db);
+
+}  // namespace collapse::cpu
