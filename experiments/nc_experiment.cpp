@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -171,6 +172,23 @@ std::string find_python_with(const std::string& modules) {
   return "";
 }
 
+// A resumed run ends where the uninterrupted one would only under the same arithmetic: the same code, oneDNN,
+// thread count (reduction order) and convolution algorithm. Says which of these changed since config.json.
+void warn_if_arithmetic_changed(const RunFolder& folder, const nlohmann::json& config) {
+  std::ifstream in(folder.file("config.json"));
+  if (!in) return;
+  const nlohmann::json before = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!before.is_object() || !before.contains("environment")) return;
+  for (const char* key : {"collapse_git_commit", "onednn", "omp_max_threads", "cpu_conv_winograd"}) {
+    const nlohmann::json& was = before["environment"].value(key, nlohmann::json());
+    const nlohmann::json& now = config["environment"][key];
+    if (was != now)
+      std::printf("warning: --resume with %s = %s, the epochs so far ran with %s: the rest of the run will not "
+                  "match an uninterrupted one bit for bit\n",
+                  key, now.dump().c_str(), was.dump().c_str());
+  }
+}
+
 int run(const ExperimentConfig& c) {
   if (c.threads > 0) omp_set_num_threads(c.threads);
   nlohmann::json config = to_json(c);
@@ -200,6 +218,7 @@ int run(const ExperimentConfig& c) {
   // The data and the model are built before anything is written, so a bad dataset folder or depth leaves
   // no run folder behind.
   RunFolder folder(c.out);
+  if (c.resume) warn_if_arithmetic_changed(folder, config);
   folder.write_json("config.json", config);
 
   SGD sgd(model->parameters(), {c.lr, c.momentum, c.weight_decay, false});
