@@ -343,7 +343,7 @@ int main(int argc, char** argv) {
       std::printf("collapse bench-train-step: device %s, batch %lld, %d warm-up + %d timed steps per row (median), "
                   "SGD momentum 0.9, weight decay 5e-4, cpu Winograd convolutions %s%s\n",
                   device.str().c_str(), static_cast<long long>(o.batch), o.warmup, o.steps,
-                  cpu_winograd_enabled() ? "on" : "off (COLLAPSE_CPU_WINOGRAD=0)",
+                  cpu_winograd_status().c_str(),
                   o.no_fork ? "" : "; each row in its own process");
       for (const Input& in : inputs)
         if (in.dataset_size != in.size)

@@ -19,6 +19,7 @@
 #include "backends/cpu/conv2d_winograd.h"
 #include "backends/cpu/onednn_common.h"
 #include "backends/kernels.h"
+#include "core/storage.h"
 #include "tests/testing/gradcheck.h"
 
 using namespace collapse;
@@ -129,8 +130,7 @@ TEST(CpuVsRef, Conv2dForwardBackwardDataBackwardWeights) {
 
 TEST(CpuBackend, WinogradRouteTakesItsShapesOnAvx512) {
   // The route the cases above rely on: without it they would pass through the direct kernels unnoticed.
-  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "no AVX-512: oneDNN 2.6 has no Winograd kernel here";
-  if (!cpu_winograd_enabled()) GTEST_SKIP() << "COLLAPSE_CPU_WINOGRAD=0 in the environment";
+  if (cpu_winograd_status() != "on") GTEST_SKIP() << "Winograd route " << cpu_winograd_status();
   const Conv2dParams same{1, 1};
   EXPECT_TRUE(cpu::conv_as_winograd({2, 32, 16, 16}, {32, 32, 3, 3}, {2, 32, 16, 16}, same));
   EXPECT_TRUE(cpu::conv_as_winograd({3, 16, 9, 7}, {32, 16, 3, 3}, {3, 32, 9, 7}, same));
@@ -483,13 +483,17 @@ TEST(CpuBackend, SteadyStateCreatesNoPrimitives) {
   EXPECT_LE(cpu_weight_reorders() - reorders, 3u);
 }
 
-TEST(CpuBackend, ConvWeightsAreReorderedOncePerFormatPerVersion) {
-  // oneDNN 2.6 on AVX-512 runs the forward as brgconv (weights Acdb32a) and backward-data as jit
+class ConvWeightsReorders : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(ConvWeightsReorders, OncePerFormatPerVersion) {
+  // oneDNN 2.6 on AVX-512 runs the direct forward as brgconv (weights Acdb32a) and backward-data as jit
   // (ABcd16a16b); forcing either onto the other's format falls back to its reference implementation.
   // So a step reorders each weight once per format, and the two copies coexist without evicting each other.
+  // 32->40 takes that direct route; 32->32 the Winograd one, whose two passes share one format.
+  const int64_t co = GetParam();
   const Conv2dParams p{1, 1};
-  const Tensor x = rand({2, 32, 8, 8}, kCL), dy = rand({2, 32, 8, 8}, kCL);
-  Tensor w = rand({32, 32, 3, 3}), y = empty({2, 32, 8, 8}, kCL), dx = empty(x.shape(), kCL);
+  const Tensor x = rand({2, 32, 8, 8}, kCL), dy = rand({2, co, 8, 8}, kCL);
+  Tensor w = rand({co, 32, 3, 3}), y = empty({2, co, 8, 8}, kCL), dx = empty(x.shape(), kCL);
   size_t last = cpu_weight_reorders();
   auto new_reorders = [&] {
     const size_t now = cpu_weight_reorders(), n = now - last;
@@ -512,6 +516,28 @@ TEST(CpuBackend, ConvWeightsAreReorderedOncePerFormatPerVersion) {
     conv2d_backward_data(dy, dy, w, p, dx);
   }
   EXPECT_EQ(new_reorders(), formats) << "a new weights version must be reordered exactly once per format";
+}
+
+INSTANTIATE_TEST_SUITE_P(DirectAndWinograd, ConvWeightsReorders, ::testing::Values(int64_t{40}, int64_t{32}));
+
+TEST(CpuBackend, WinogradSteadyStateCreatesAndAllocatesNothing) {
+  // The route's support probe, primitives, nChw16c copies and weights-gradient buffer: all made on the
+  // first call of a shape, none on the next.
+  const Conv2dParams p{1, 1};
+  const Tensor x = rand({2, 32, 12, 12}, kCL), dy = rand({2, 48, 12, 12}, kCL), w = rand({48, 32, 3, 3});
+  const Tensor b = rand({48});
+  Tensor y = empty(dy.shape(), kCL), dx = empty(x.shape(), kCL), dw = empty(w.shape(), kRowMajor), db = empty({48}, kRowMajor);
+  auto passes = [&] {
+    conv2d_forward(x, x, w, b, p, y);
+    conv2d_backward_data(dy, dy, w, p, dx);
+    conv2d_backward_weights(x, x, dy, p, dw, db);
+  };
+  passes();
+  const size_t primitives = cpu_primitive_creations(), entries = cpu_cache_entries(), allocs = cpu_allocation_count();
+  passes();
+  EXPECT_EQ(cpu_primitive_creations(), primitives);
+  EXPECT_EQ(cpu_cache_entries(), entries);
+  EXPECT_EQ(cpu_allocation_count(), allocs) << "a steady-state Winograd call allocated memory";
 }
 
 TEST(CpuBackend, ReorderedWeightsFollowTheParameterNotItsAddress) {

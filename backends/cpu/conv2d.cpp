@@ -1,5 +1,7 @@
-// Convolution on oneDNN: channels-last activations described by their real strides, weights in the
-// format the primitive prefers (reordered once per optimizer step, see reordered_weights).
+// Convolution on the cpu: each pass stages its tensors (channels-last activations described by their real
+// strides, oihw weights) and runs one of three routes: im2col + sgemm (conv2d_gemm.h), oneDNN's Winograd
+// kernels on nChw16c (conv2d_winograd.h), or oneDNN's direct kernels below, with the weights in the format
+// the primitive prefers (reordered once per optimizer step, see reordered_weights).
 #include <string_view>
 
 #include "backends/cpu/conv2d_gemm.h"
@@ -103,9 +105,10 @@ Cache<ConvEntry> g_forward, g_backward_data;
 // t' = k-1-t). oneDNN 2.6 runs forward convolutions on its brgemm kernels (brgconv) but backward-data on
 // the older jit ones, and has no fast backward-data for the forward's weights format. Measured here on the
 // CIFAR ResNet18 shapes (batch 128, one thread): the forward route is 1.3-1.6x faster at 32x32, 16x16 and
-// 8x8, but brgconv loses at 4x4 (~330 vs ~210 ms for 512->512), hence the size threshold. Strided
-// convolutions would need a dilated dy, so they keep the backward-data primitive. The choice depends on
-// the shape only, so results are reproducible from run to run.
+// 8x8, but brgconv loses at 4x4 (~330 vs ~210 ms for 512->512), hence the size threshold. (Those shapes now
+// run as Winograd; the route serves the stride-1 layers Winograd does not take: 16->16, channel counts
+// off the 16-block, DenseNet's.) Strided convolutions would need a dilated dy, so they keep the
+// backward-data primitive. The choice depends on the shape only, so results are reproducible.
 constexpr int64_t kMinPixelsForForwardRoute = 64;
 
 bool backward_data_as_forward(const ConvShape& s) {
@@ -127,8 +130,7 @@ ConvEntry make_backward_data(const ConvShape& s) {
 
 struct ConvBackwardWeightsEntry {
   Prim prim;
-  memory::desc dw_md;
-  memory dw_buffer;  // dw in the primitive's format, reordered into the caller's oihw dw; empty when oihw
+  memory::desc dw_md;  // dw in the primitive's format (see WeightsGradientOutput)
 };
 Cache<ConvBackwardWeightsEntry> g_backward_weights;
 
@@ -162,20 +164,20 @@ void direct_backward_weights(const ConvShape& s, const Tensor& x, const Tensor& 
                        : D(alg, fast_md(s.x), any_weights(s.w), fast_md(s.y), strides(s), padding(s), padding(s));
     dnnl::convolution_backward_weights::primitive_desc pd(d, user_scratchpad_attr(), engine(),
                                                           forward_pd(s, db.defined()));
-    const memory::desc dw_md = pd.diff_weights_desc();
-    return ConvBackwardWeightsEntry{Prim(pd), dw_md, dw_md == plain_md(s.w) ? memory() : memory(dw_md, engine())};
+    return ConvBackwardWeightsEntry{Prim(pd), pd.diff_weights_desc()};
   });
-  void* dw_target = e.dw_buffer ? e.dw_buffer.get_data_handle() : dw.raw_data();
+  WeightsGradientOutput dw_out(e.dw_md, dw);
   e.prim.execute({{DNNL_ARG_SRC, x.raw_data()},
                   {DNNL_ARG_DIFF_DST, dy.raw_data()},
-                  {DNNL_ARG_DIFF_WEIGHTS, dw_target},
+                  {DNNL_ARG_DIFF_WEIGHTS, dw_out.data()},
                   {DNNL_ARG_DIFF_BIAS, data_or_null(db)}});
-  if (e.dw_buffer) reorder(e.dw_md, dw_target, plain_md(s.w), dw.raw_data());
+  dw_out.finish();
 }
 
 // Each pass checks its arguments, stages them into the fast layouts (channels-last activations, oihw
-// weights), and runs one of three routes chosen by the shape alone: im2col + sgemm for tiny outputs,
-// Winograd for 3x3 stride-1 layers with channels in multiples of 16, oneDNN's direct kernels otherwise.
+// weights), and runs one of three routes, chosen by the shape (and, for Winograd, by whether this machine's
+// oneDNN has the kernel and COLLAPSE_CPU_WINOGRAD allows it): im2col + sgemm for tiny outputs, Winograd
+// for 3x3 stride-1 layers with channels in multiples of 16, oneDNN's direct kernels otherwise.
 void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
   const char* op = "conv2d_forward";
   const ConvShape s = check_conv(op, x, "input x", w, "weight w", y, "output y", p);

@@ -44,18 +44,35 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Shape& x, const Shape
   return {d, user_scratchpad_attr(), engine()};
 }
 
-// Whether this machine's oneDNN has a Winograd kernel for the shape (it needs AVX-512), asked once per shape.
+dnnl::convolution_backward_data::primitive_desc backward_data_pd(const Shape& x, const Shape& w) {
+  dnnl::convolution_backward_data::desc d(kWinograd, blocked_md(x), any_weights(w), blocked_md(output_shape(x, w)),
+                                          kStride, kPadding, kPadding);
+  return {d, user_scratchpad_attr(), engine(), forward_pd(x, w, false)};
+}
+
+dnnl::convolution_backward_weights::primitive_desc backward_weights_pd(const Shape& x, const Shape& w, bool bias) {
+  using D = dnnl::convolution_backward_weights::desc;
+  const memory::desc xb = blocked_md(x), yb = blocked_md(output_shape(x, w));
+  D d = bias ? D(kWinograd, xb, any_weights(w), plain_md({w[0]}), yb, kStride, kPadding, kPadding)
+             : D(kWinograd, xb, any_weights(w), yb, kStride, kPadding, kPadding);
+  return {d, user_scratchpad_attr(), engine(), forward_pd(x, w, bias)};
+}
+
+// Whether this machine's oneDNN has Winograd kernels for all three passes of the shape (they need AVX-512,
+// and the backward ones an OpenMP build), asked once per shape: a pass must never find out too late.
 struct Support {
   bool available;
 };
 Cache<Support> g_support;
 
-bool kernel_available(const Shape& x, const Shape& w) {
+bool kernels_available(const Shape& x, const Shape& w) {
   return g_support
       .get(winograd_key("wino_support", x, w, false),
            [&] {
              try {
                forward_pd(x, w, false);
+               backward_data_pd(x, w);
+               backward_weights_pd(x, w, false);
                return Support{true};
              } catch (const dnnl::error&) {
                return Support{false};
@@ -67,6 +84,7 @@ bool kernel_available(const Shape& x, const Shape& w) {
 // A dense channels-last activation seen as nChw16c: its own buffer when the two layouts are the same bytes
 // (16 channels), else a reordered copy held in `copy`.
 const void* blocked_input(const Tensor& t, Tensor& copy) {
+  COLLAPSE_CHECK(t.is_channels_last(), "winograd conv: input ", t.str(), " is not dense channels-last");
   if (t.size(1) == kBlock) return t.raw_data();
   copy = Tensor::empty({t.numel()});
   reorder(fast_md(t.shape()), t.raw_data(), blocked_md(t.shape()), copy.raw_data());
@@ -77,6 +95,7 @@ const void* blocked_input(const Tensor& t, Tensor& copy) {
 class BlockedOutput {
  public:
   explicit BlockedOutput(Tensor& out) : out_(out) {
+    COLLAPSE_CHECK(out.is_channels_last(), "winograd conv: output ", out.str(), " is not dense channels-last");
     if (out.size(1) != kBlock) copy_ = Tensor::empty({out.numel()});
   }
   void* data() { return copy_.defined() ? copy_.raw_data() : out_.raw_data(); }
@@ -97,8 +116,7 @@ Cache<WinogradEntry> g_forward, g_backward_data;
 
 struct WinogradWeightsEntry {
   Prim prim;
-  memory::desc dw_md;
-  memory dw_buffer;  // dw in the primitive's format, reordered into the caller's oihw dw
+  memory::desc dw_md;  // dw in the primitive's format, reordered into the caller's oihw dw
 };
 Cache<WinogradWeightsEntry> g_backward_weights;
 
@@ -108,7 +126,7 @@ bool conv_as_winograd(const Shape& x, const Shape& w, const Shape& y, const Conv
   const int64_t ci = w[1], co = w[0];
   return cpu_winograd_enabled() && w[2] == 3 && w[3] == 3 && p.stride == 1 && p.padding == 1 && ci % kBlock == 0 &&
          co % kBlock == 0 && std::max(ci, co) >= 2 * kBlock && x[0] > 0 && y == output_shape(x, w) &&
-         kernel_available(x, w);
+         kernels_available(x, w);
 }
 
 void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
@@ -129,11 +147,7 @@ void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, co
 void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
   (void)p;
   WinogradEntry& e = g_backward_data.get(winograd_key("wino_bwd_data", dx.shape(), w.shape(), false), [&] {
-    const Shape& x = dx.shape();
-    dnnl::convolution_backward_data::desc d(kWinograd, blocked_md(x), any_weights(w.shape()),
-                                            blocked_md(output_shape(x, w.shape())), kStride, kPadding, kPadding);
-    dnnl::convolution_backward_data::primitive_desc pd(d, user_scratchpad_attr(), engine(),
-                                                       forward_pd(x, w.shape(), false));
+    auto pd = backward_data_pd(dx.shape(), w.shape());
     return WinogradEntry{Prim(pd), pd.weights_desc()};
   });
   Tensor dy_copy;
@@ -148,24 +162,23 @@ void winograd_conv_backward_weights(const Tensor& x, const Tensor& dy, const Con
   (void)p;
   const bool bias = db.defined();
   WinogradWeightsEntry& e = g_backward_weights.get(winograd_key("wino_bwd_weights", x.shape(), dw.shape(), bias), [&] {
-    using D = dnnl::convolution_backward_weights::desc;
-    const Shape& w = dw.shape();
-    const memory::desc xb = blocked_md(x.shape()), yb = blocked_md(output_shape(x.shape(), w));
-    D d = bias ? D(kWinograd, xb, any_weights(w), plain_md({w[0]}), yb, kStride, kPadding, kPadding)
-               : D(kWinograd, xb, any_weights(w), yb, kStride, kPadding, kPadding);
-    dnnl::convolution_backward_weights::primitive_desc pd(d, user_scratchpad_attr(), engine(),
-                                                          forward_pd(x.shape(), w, bias));
-    const memory::desc dw_md = pd.diff_weights_desc();
-    return WinogradWeightsEntry{Prim(pd), dw_md, dw_md == plain_md(w) ? memory() : memory(dw_md, engine())};
+    auto pd = backward_weights_pd(x.shape(), dw.shape(), bias);
+    return WinogradWeightsEntry{Prim(pd), pd.diff_weights_desc()};
   });
   Tensor x_copy, dy_copy;
-  void* dw_target = e.dw_buffer ? e.dw_buffer.get_data_handle() : dw.raw_data();
+  WeightsGradientOutput dw_out(e.dw_md, dw);
   e.prim.execute({{DNNL_ARG_SRC, blocked_input(x, x_copy)},
                   {DNNL_ARG_DIFF_DST, blocked_input(dy, dy_copy)},
-                  {DNNL_ARG_DIFF_WEIGHTS, dw_target},
+                  {DNNL_ARG_DIFF_WEIGHTS, dw_out.data()},
                   {DNNL_ARG_DIFF_BIAS, bias ? db.raw_data() : nullptr}});
-  if (e.dw_buffer) reorder(e.dw_md, dw_target, plain_md(dw.shape()), dw.raw_data());
+  dw_out.finish();
 }
 
 }  // namespace cpu
+
+std::string cpu_winograd_status() {
+  if (!cpu_winograd_enabled()) return "off (COLLAPSE_CPU_WINOGRAD=0)";
+  return cpu::kernels_available({1, 32, 8, 8}, {32, 32, 3, 3}) ? "on" : "unavailable";
+}
+
 }  // namespace collapse

@@ -99,6 +99,16 @@ void StagedOutput::finish() {
   if (work_.storage() != dst_.storage()) dst_.copy_(work_);
 }
 
+WeightsGradientOutput::WeightsGradientOutput(const dnnl::memory::desc& format, Tensor& dw) : format_(format), dw_(dw) {
+  COLLAPSE_CHECK(dw.is_contiguous(), "conv weights gradient ", dw.str(), " must be row-major");
+  if (format != plain_md(dw.shape()))
+    work_ = Tensor::empty({static_cast<int64_t>((format.get_size() + sizeof(float) - 1) / sizeof(float))});
+}
+
+void WeightsGradientOutput::finish() {
+  if (work_.defined()) reorder(format_, work_.raw_data(), plain_md(dw_.shape()), dw_.raw_data());
+}
+
 dnnl::memory::dims dims_of(const Shape& shape) { return dnnl::memory::dims(shape.begin(), shape.end()); }
 
 dnnl::memory::desc fast_md(const Shape& shape) {

@@ -71,6 +71,21 @@ class StagedOutput {
   Tensor work_;
 };
 
+// A convolution weights gradient that a primitive writes in its own `format`: straight into the caller's
+// row-major (oihw) `dw` when that is the format, else into a temporary of this call's own (concurrent calls
+// never share it; the caching allocator makes it free in the steady state) that finish() reorders into dw.
+class WeightsGradientOutput {
+ public:
+  WeightsGradientOutput(const dnnl::memory::desc& format, Tensor& dw);
+  void* data() { return work_.defined() ? work_.raw_data() : dw_.raw_data(); }
+  void finish();
+
+ private:
+  dnnl::memory::desc format_;
+  Tensor& dw_;
+  Tensor work_;
+};
+
 // An optional argument's buffer for Prim::execute.
 inline const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 

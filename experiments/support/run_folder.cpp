@@ -78,7 +78,7 @@ nlohmann::json environment_info() {
           {"hardware_threads", std::thread::hardware_concurrency()},
           {"omp_max_threads", omp_get_max_threads()},
           // Winograd changes the rounding of the cpu convolutions (backends/cpu/conv2d_winograd.h).
-          {"cpu_conv_winograd", cpu_winograd_enabled()}};
+          {"cpu_conv_winograd", cpu_winograd_status()}};
 }
 
 }  // namespace collapse::experiment
