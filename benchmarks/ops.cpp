@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/conv2d_winograd.h"
 #include "backends/cpu/onednn_common.h"
 #include "backends/kernels.h"
 #include "core/init.h"
@@ -103,10 +104,15 @@ int main(int argc, char** argv) {
       {"layer4.0 shortcut 1x1", 128, 256, 8, 512, 1, 2, 0},
       {"layer4 3x3", 128, 512, 4, 512, 3, 1, 1},
   };
-  print_header("cpu backend (oneDNN), CIFAR ResNet18 convolutions");
+  print_header("cpu backend (oneDNN), CIFAR ResNet18 convolutions; GFLOP/s counts a direct convolution's "
+               "multiply-adds, so Winograd rows show an effective rate");
   const size_t creations = cpu_primitive_creations();
-  for (const ConvShape& s : resnet18)
-    bench_conv(s, 2, runs, s.ci == 3 ? "(bwd-d unused in training)" : "");
+  for (const ConvShape& s : resnet18) {
+    const Shape x{s.n, s.ci, s.h, s.h}, w{s.co, s.ci, s.k, s.k}, y{s.n, s.co, s.out(), s.out()};
+    std::string note = cpu::conv_as_winograd(x, w, y, Conv2dParams{s.stride, s.pad}) ? "winograd" : "direct";
+    if (s.ci == 3) note += " (bwd-d unused in training)";
+    bench_conv(s, 2, runs, note.c_str());
+  }
   std::printf("oneDNN primitives created: %zu in warm-up (convolutions and reorders), %zu during timed runs\n",
               cpu_primitive_creations() - creations - g_created_while_timing, g_created_while_timing);
 
