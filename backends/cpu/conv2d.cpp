@@ -51,7 +51,6 @@ Key conv_key(const char* op, const ConvShape& s, bool bias) {
   return Key(op) << s.x << s.w << s.p.stride << s.p.padding << int64_t{bias};
 }
 
-memory::desc any_weights(const Shape& w) { return memory::desc(dims_of(w), memory::data_type::f32, memory::format_tag::any); }
 memory::dims strides(const ConvShape& s) { return {s.p.stride, s.p.stride}; }
 memory::dims padding(const ConvShape& s) { return {s.p.padding, s.p.padding}; }
 
@@ -188,7 +187,7 @@ void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const
   if (conv_as_gemm(s.x, s.w, s.y))
     gemm_conv_forward(xin, win, b.defined() ? bin.data<float>() : nullptr, p, out.get());
   else if (conv_as_winograd(s.x, s.w, s.y, p))
-    winograd_conv_forward(xin, win, bin, p, out.get());
+    winograd_conv_forward(xin, win, bin, out.get());
   else
     direct_forward(s, xin, win, bin, out.get());
   out.finish();
@@ -202,7 +201,7 @@ void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dPar
   if (conv_as_gemm(s.x, s.w, s.y))
     gemm_conv_backward_data(dyin, win, p, out.get());
   else if (conv_as_winograd(s.x, s.w, s.y, p))
-    winograd_conv_backward_data(dyin, win, p, out.get());
+    winograd_conv_backward_data(dyin, win, out.get());
   else
     direct_backward_data(s, dyin, win, out.get());
   out.finish();
@@ -221,7 +220,7 @@ void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2d
   if (conv_as_gemm(s.x, s.w, s.y))
     gemm_conv_backward_weights(xin, dyin, p, dw_out.get(), db_out ? db_out->data() : nullptr);
   else if (conv_as_winograd(s.x, s.w, s.y, p))
-    winograd_conv_backward_weights(xin, dyin, p, dw_out.get(), db_work);
+    winograd_conv_backward_weights(xin, dyin, dw_out.get(), db_work);
   else
     direct_backward_weights(s, xin, dyin, dw_out.get(), db_work);
   dw_out.finish();

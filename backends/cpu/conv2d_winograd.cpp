@@ -1,5 +1,6 @@
 #include "backends/cpu/conv2d_winograd.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -26,7 +27,6 @@ using dnnl::memory;
 constexpr int64_t kBlock = 16;  // nChw16c: channels in blocks of 16, each block channels-last
 
 memory::desc blocked_md(const Shape& s) { return memory::desc(dims_of(s), memory::data_type::f32, memory::format_tag::nChw16c); }
-memory::desc any_weights(const Shape& w) { return memory::desc(dims_of(w), memory::data_type::f32, memory::format_tag::any); }
 const memory::dims kStride{1, 1}, kPadding{1, 1};
 constexpr auto kWinograd = dnnl::algorithm::convolution_winograd;
 
@@ -129,8 +129,7 @@ bool conv_as_winograd(const Shape& x, const Shape& w, const Shape& y, const Conv
          kernels_available(x, w);
 }
 
-void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
-  (void)p;
+void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   WinogradEntry& e = g_forward.get(winograd_key("wino_fwd", x.shape(), w.shape(), b.defined()), [&] {
     auto pd = forward_pd(x.shape(), w.shape(), b.defined());
     return WinogradEntry{Prim(pd), pd.weights_desc()};
@@ -144,8 +143,7 @@ void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, co
   out.finish();
 }
 
-void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
-  (void)p;
+void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   WinogradEntry& e = g_backward_data.get(winograd_key("wino_bwd_data", dx.shape(), w.shape(), false), [&] {
     auto pd = backward_data_pd(dx.shape(), w.shape());
     return WinogradEntry{Prim(pd), pd.weights_desc()};
@@ -158,8 +156,7 @@ void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, const Conv2d
   out.finish();
 }
 
-void winograd_conv_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db) {
-  (void)p;
+void winograd_conv_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
   const bool bias = db.defined();
   WinogradWeightsEntry& e = g_backward_weights.get(winograd_key("wino_bwd_weights", x.shape(), dw.shape(), bias), [&] {
     auto pd = backward_weights_pd(x.shape(), dw.shape(), bias);

@@ -120,6 +120,10 @@ dnnl::memory::desc plain_md(const Shape& shape) {
   return dnnl::memory::desc(dims_of(shape), dnnl::memory::data_type::f32, dims_of(contiguous_strides(shape)));
 }
 
+dnnl::memory::desc any_weights(const Shape& w) {
+  return dnnl::memory::desc(dims_of(w), dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+}
+
 dnnl::primitive_attr user_scratchpad_attr() {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);

@@ -93,6 +93,7 @@ dnnl::memory::dims dims_of(const Shape& shape);
 // f32 descriptor of a tensor of `shape` in the fast layout, described by its real strides.
 dnnl::memory::desc fast_md(const Shape& shape);
 dnnl::memory::desc plain_md(const Shape& shape);  // row-major (oihw weights, [C] statistics)
+dnnl::memory::desc any_weights(const Shape& w);     // format_tag::any: the primitive picks its weights format
 dnnl::primitive_attr user_scratchpad_attr();
 
 // ---- cache keys: an op name followed by integers (shapes, parameters)
