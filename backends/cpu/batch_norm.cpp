@@ -3,15 +3,17 @@
 // width, and otherwise falls back to a plain C++ implementation several times slower than the two unfused
 // ops (DenseNet's channel counts, multiples of the growth rate k = 12 scaled by the width, mostly are
 // such); its plain batch norm on [N,C] input (VGG's BatchNorm1d head, [128, 1024]) took 1.1 ms per call
-// where these loops take 0.2 ms. These loops are as fast for any channel count and layout, and the fused backward masks
-// dy by y > 0, as ref and cuda do (no workspace). The plain kernels are the fused ones without the ReLU.
+// where these loops take 0.2 ms. These loops are as fast for any channel count and layout. The fused
+// backward masks dy by y > 0 when given y (with a residual), and otherwise recomputes the mask from x
+// (no workspace either way). The plain kernels are the fused ones without the ReLU.
 //
 // Layout: activations in the fast layout (channels innermost), so flat element i is channel i % C. The loops
 // walk "periods" of P elements, P a multiple of both C and 16 and at least 256, in which position j is
 // always channel j % C: per-channel coefficients are repeated over a period and sums kept per position, so
 // every inner loop is a long unit-stride one that vectorises whatever C is. An input x that is a channel
 // slice of a wider channels-last tensor (the concatenation DenseNet's block buffer hands out) is read in
-// place instead of copied, one row of C channels per period, when C is large enough (kMinChannelsInPlace). Sums are accumulated in double
+// place instead of copied, one row of C channels per period, when C is large enough (kMinChannelsInPlace).
+// Sums are accumulated in double
 // (per thread, then folded per channel in a fixed order), as the reference does. The variance comes from
 // one pass, E[x^2] - mean^2: in double that cancellation costs digits only when |mean| exceeds the
 // standard deviation a millionfold, and it saves a pass over x.
