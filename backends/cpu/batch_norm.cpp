@@ -13,10 +13,9 @@
 // every inner loop is a long unit-stride one that vectorises whatever C is. An input x that is a channel
 // slice of a wider channels-last tensor (the concatenation DenseNet's block buffer hands out) is read in
 // place instead of copied, one row of C channels per period, when C is large enough (kMinChannelsInPlace).
-// Sums are accumulated in double
-// (per thread, then folded per channel in a fixed order), as the reference does. The variance comes from
-// one pass, E[x^2] - mean^2: in double that cancellation costs digits only when |mean| exceeds the
-// standard deviation a millionfold, and it saves a pass over x.
+// Sums are accumulated in double (per thread, then folded per channel in a fixed order), as the reference
+// does. The variance comes from one pass, E[x^2] - mean^2: in double that cancellation costs digits only
+// when |mean| exceeds the standard deviation a millionfold, and it saves a pass over x.
 #include <omp.h>
 
 #include <algorithm>
