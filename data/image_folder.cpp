@@ -113,6 +113,38 @@ ImageFolderIndex select_entries(const ImageFolderIndex& index, const std::vector
   return out;
 }
 
+std::vector<int64_t> classes_present(const ImageFolderIndex& index) {
+  std::vector<bool> seen(static_cast<size_t>(index.num_classes), false);
+  for (int64_t y : index.labels) seen[static_cast<size_t>(y)] = true;
+  std::vector<int64_t> out;
+  for (int64_t c = 0; c < index.num_classes; ++c)
+    if (seen[static_cast<size_t>(c)]) out.push_back(c);
+  return out;
+}
+
+int64_t restrict_to_classes(ImageFolderIndex& index, const std::vector<int64_t>& classes) {
+  std::vector<int64_t> new_label(static_cast<size_t>(index.num_classes), -1);
+  ImageFolderIndex out;
+  for (size_t k = 0; k < classes.size(); ++k) {
+    const int64_t c = classes[k];
+    COLLAPSE_CHECK(c >= 0 && c < index.num_classes && (k == 0 || c > classes[k - 1]),
+                   "restrict_to_classes: class indices must be ascending and in [0, ", index.num_classes, ")");
+    new_label[static_cast<size_t>(c)] = static_cast<int64_t>(k);
+    out.wnids.push_back(index.wnids[static_cast<size_t>(c)]);
+    out.class_names.push_back(index.class_names[static_cast<size_t>(c)]);
+  }
+  out.num_classes = static_cast<int64_t>(classes.size());
+  for (size_t i = 0; i < index.files.size(); ++i) {
+    const int64_t y = new_label[static_cast<size_t>(index.labels[i])];
+    if (y < 0) continue;
+    out.files.push_back(index.files[i]);
+    out.labels.push_back(y);
+  }
+  const int64_t left_out = static_cast<int64_t>(index.files.size() - out.files.size());
+  index = std::move(out);
+  return left_out;
+}
+
 RawDataset read_image_folder(const ImageFolderIndex& index, const ImageFolderReadOptions& options) {
   const int64_t n = static_cast<int64_t>(index.files.size());
   const int64_t side = options.prep.crop;

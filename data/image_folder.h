@@ -31,6 +31,14 @@ ImageFolderIndex index_image_folder(const std::filesystem::path& root, Split spl
 // The entries at `which`, in that order.
 ImageFolderIndex select_entries(const ImageFolderIndex& index, const std::vector<int64_t>& which);
 
+// The classes that have at least one entry in `index`, in index order (a partial copy such as Imagenette's
+// 10 classes of ImageNet's 1000).
+std::vector<int64_t> classes_present(const ImageFolderIndex& index);
+
+// `index` as a problem over `classes` only (ascending class indices): class classes[k] becomes k, entries of
+// other classes are left out, wnids and names follow. Returns how many entries were left out.
+int64_t restrict_to_classes(ImageFolderIndex& index, const std::vector<int64_t>& classes);
+
 struct ImageFolderReadOptions {
   ResizeCrop prep;
   bool skip_undecodable = false;  // warn and leave the file out instead of failing

@@ -53,15 +53,31 @@ void warn_about_empty_test_classes(const std::vector<int64_t>& labels, int64_t n
 // ImageNet: the subset is drawn from the file list, so only the chosen files are ever decoded.
 LoadedDataset load_image_folder(LoadedDataset out, const fs::path& dir, int64_t per_class, Generator& gen,
                                 const LoadOptions& options) {
-  const ImageFolderIndex all_train = index_image_folder(dir, Split::train);
+  ImageFolderIndex all_train = index_image_folder(dir, Split::train);
+  ImageFolderIndex test = index_image_folder(dir, Split::test);
+  // A partial copy (Imagenette: 10 of the 1000 classes have train/ folders) is the problem over the classes
+  // it trains on; test images of the other classes could only ever be misclassified.
+  const std::vector<int64_t> trained = classes_present(all_train);
+  if (!trained.empty() && static_cast<int64_t>(trained.size()) < all_train.num_classes) {
+    const int64_t of = all_train.num_classes;
+    restrict_to_classes(all_train, trained);
+    const int64_t dropped = restrict_to_classes(test, trained);
+    data_warning(describe(out.info, dir, Split::train), ": ", trained.size(), " of ", of,
+                 " classes have training images; training a ", trained.size(), "-class problem (labels 0..",
+                 trained.size() - 1, " in synset order) and leaving out ", dropped,
+                 " test images of the other classes");
+  }
   ImageFolderIndex train = select_entries(
       all_train, training_subset(all_train.labels, all_train.num_classes, per_class, gen, all_train.class_names,
                                  describe(out.info, dir, Split::train)));
-  ImageFolderIndex test = index_image_folder(dir, Split::test);
   out.info.num_classes = train.num_classes;
   out.info.image = {3, options.image_prep.crop, options.image_prep.crop};
   out.class_names = train.class_names;
-  if (options.lazy_images) {
+  // Decoding on demand costs a JPEG decode per image per epoch; a subset whose decoded pixels fit in
+  // options.eager_bytes is decoded once up front instead.
+  const int64_t decoded_bytes = static_cast<int64_t>(train.files.size() + test.files.size()) * 3 *
+                                options.image_prep.crop * options.image_prep.crop;
+  if (options.lazy_images && decoded_bytes > options.eager_bytes) {
     out.stats = image_folder_channel_stats(train, options.image_prep, options.skip_undecodable);
     if (options.skip_undecodable) drop_unreadable_images(test);
     out.train_class_counts = class_counts(train.labels, train.num_classes);

@@ -19,6 +19,7 @@
 #include "data/subset_dataset.h"
 #include "experiments/support/protocol.h"
 #include "experiments/support/run_folder.h"
+#include "nc/class_geometry.h"
 #include "nc/measurements.h"
 #include "nc/model_analysis.h"
 #include "optim/trainer.h"
@@ -58,6 +59,8 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
   app.add_option("--per-class", c.per_class, "training images per class (default: the paper's; 0 = all)");
   app.add_option("--test-per-class", c.test_per_class, "test images per class (0 = the whole test set)")
       ->capture_default_str();
+  app.add_option("--image-size", c.image_size, "imagenet: centre-crop side in pixels (default 224; the shorter side "
+                 "is resized to side*256/224 first)");
   app.add_option("--epochs", c.epochs, "training epochs")->capture_default_str();
   app.add_option("--lr", c.lr, "initial learning rate")->capture_default_str();
   app.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
@@ -128,7 +131,7 @@ void print_terminal_phase(const nlohmann::json& change) {
 nlohmann::json make_summary(const std::vector<nlohmann::json>& lines, const TerminalPhaseTracker& tpt,
                             const ExperimentConfig& c) {
   nlohmann::json s = {{"dataset", c.dataset}, {"arch", c.arch}, {"depth", c.depth}, {"width", c.width},
-                      {"epochs", c.epochs}, {"seed", c.seed}};
+                      {"epochs", c.epochs}, {"lr_milestones", c.lr_milestones}, {"seed", c.seed}};
   s["tpt_onset_epoch"] = tpt.onset_epoch() ? nlohmann::json(*tpt.onset_epoch()) : nlohmann::json(nullptr);
   s["first_zero_error_epoch"] =
       tpt.first_zero_error_epoch() ? nlohmann::json(*tpt.first_zero_error_epoch()) : nlohmann::json(nullptr);
@@ -200,6 +203,10 @@ int run(const ExperimentConfig& c) {
   LoadOptions load;
   load.train_per_class = c.per_class;
   load.seed = c.seed;
+  if (c.image_size > 0) {
+    const ResizeCropSides sides = imagenet_resize_crop(c.image_size);
+    load.image_prep = {sides.resize_shorter, sides.crop};
+  }
   LoadedDataset data = load_dataset(c.dataset, c.data_root, load);
   std::shared_ptr<const Dataset> test = data.test;
   if (c.test_per_class > 0) test = first_per_class(test, c.test_per_class);
@@ -296,6 +303,10 @@ int run(const ExperimentConfig& c) {
   const auto lines = folder.read_metrics();
   const nlohmann::json summary = make_summary(lines, tpt, c);
   folder.write_json("summary.json", summary);
+  // The final last-layer geometry itself (Fig. 1 of the paper): the cosine matrices NC2 summarises.
+  nlohmann::json geometry = nc::class_geometry(*model, train_eval, device);
+  geometry["epoch"] = c.epochs;
+  folder.write_json("geometry.json", geometry);
   std::printf("\nsummary: TPT onset epoch %s, first zero-error epoch %s, final test error %s, NC1 %s\n",
               summary["tpt_onset_epoch"].dump().c_str(), summary["first_zero_error_epoch"].dump().c_str(),
               lines.empty() ? "-" : lines.back()["test_error"].dump().c_str(),

@@ -51,6 +51,11 @@ void resolve_defaults(ExperimentConfig& c) {
   COLLAPSE_CHECK(c.momentum >= 0 && c.momentum < 1, "--momentum: must be in [0, 1), got ", c.momentum);
   if (c.per_class < 0) c.per_class = info.train_per_class;
   COLLAPSE_CHECK(c.test_per_class >= 0, "--test-per-class: must be >= 0");
+  COLLAPSE_CHECK(imagenet || c.image_size == 0, "--image-size: only for imagenet (", c.dataset,
+                 " images have one size)");
+  if (imagenet && c.image_size == 0) c.image_size = 224;
+  COLLAPSE_CHECK(!imagenet || (c.image_size >= 16 && c.image_size <= 1024), "--image-size: must be in [16, 1024], got ",
+                 c.image_size);
   if (c.weight_decay < 0) c.weight_decay = imagenet ? 1e-4 : 5e-4;
   if (c.batch_size == 0) c.batch_size = imagenet ? 256 : 128;
   COLLAPSE_CHECK(c.batch_size > 0, "--batch-size: must be > 0, got ", c.batch_size);
@@ -79,6 +84,10 @@ void resolve_defaults(ExperimentConfig& c) {
   }
 }
 
+ResizeCropSides imagenet_resize_crop(int64_t crop_side) {
+  return {static_cast<int64_t>(std::lround(static_cast<double>(crop_side) * 256.0 / 224.0)), crop_side};
+}
+
 nlohmann::json to_json(const ExperimentConfig& c) {
   return {{"dataset", c.dataset},
           {"data_root", c.data_root},
@@ -87,6 +96,9 @@ nlohmann::json to_json(const ExperimentConfig& c) {
           {"width", c.width},
           {"per_class", c.per_class},
           {"test_per_class", c.test_per_class},
+          {"image_size", c.image_size == 0 ? nlohmann::json(nullptr) : nlohmann::json(c.image_size)},
+          {"image_resize_shorter",
+           c.image_size == 0 ? nlohmann::json(nullptr) : nlohmann::json(imagenet_resize_crop(c.image_size).resize_shorter)},
           {"epochs", c.epochs},
           {"lr", c.lr},
           {"momentum", c.momentum},

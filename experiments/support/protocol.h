@@ -17,6 +17,7 @@ struct ExperimentConfig {
   double width = 1.0;
   int64_t per_class = -1;      // -1: the paper's count for the dataset; 0: all
   int64_t test_per_class = 0;  // 0: the whole test set
+  int64_t image_size = 0;      // imagenet: centre-crop side (0: 224, resized to 256 first; else scaled alike)
   int epochs = 350;
   double lr = 0.0679;
   double momentum = 0.9;
@@ -43,6 +44,12 @@ struct ExperimentConfig {
 void resolve_defaults(ExperimentConfig& config);
 // The paper's depth for a dataset and family (the table of NEURAL_COLLAPSE.md §1).
 int paper_depth(const std::string& dataset, const std::string& arch);
+// ImageNet's resize-then-crop for a crop side: the shorter side goes to round(side·256/224) first, so a
+// smaller crop sees the same field of view as the paper's 256 -> 224.
+struct ResizeCropSides {
+  int64_t resize_shorter, crop;
+};
+ResizeCropSides imagenet_resize_crop(int64_t crop_side);
 // The notebook's measurement epochs for 350 epochs, scaled to `epochs`, deduplicated, with 0 first.
 std::vector<int> default_measure_epochs(int epochs);
 
