@@ -232,5 +232,52 @@ TEST(DataImageFolder, LoadDatasetSubsamplesBeforeDecoding) {
   }
 }
 
+// Imagenette-style copies: synsets.txt lists every class but train/ holds a few. The run is the problem over
+// the trained classes (labels 0..K-1 in synset order); test images of the other classes are left out, with
+// a warning that says so, instead of an error about the empty classes or a test set no model could fit.
+TEST(DataImageFolder, PartialCopyTrainsOnTheClassesItHas) {
+  TempDir root;
+  write_text(root / "imagenet/synsets.txt", "nA alpha\nnB beta\nnC gamma\n");
+  for (const char* wnid : {"nA", "nC"})
+    for (int k = 0; k < 2; ++k)
+      write_png(root / (std::string("imagenet/train/") + wnid + "/" + std::to_string(k) + ".png"), 8, 8, 3,
+                Bytes(8 * 8 * 3, static_cast<uint8_t>(50 + 10 * k)));
+  for (const char* wnid : {"nA", "nB", "nC"})
+    write_png(root / (std::string("imagenet/val/") + wnid + "/v.png"), 8, 8, 3, Bytes(8 * 8 * 3, 90));
+  LoadOptions options;
+  options.train_per_class = 0;
+  options.image_prep = {8, 8};
+  ::testing::internal::CaptureStderr();
+  const LoadedDataset data = load_dataset("imagenet", root.path(), options);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("2 of 3 classes have training images"), std::string::npos) << err;
+  EXPECT_NE(err.find("leaving out 1 test images"), std::string::npos) << err;
+  EXPECT_EQ(data.info.num_classes, 2);
+  EXPECT_EQ(data.class_names, (std::vector<std::string>{"alpha", "gamma"}));
+  EXPECT_EQ(data.train_class_counts, (std::vector<int64_t>{2, 2}));
+  ASSERT_EQ(data.test->size(), 2);
+  EXPECT_EQ(data.test->label(0), 0);
+  EXPECT_EQ(data.test->label(1), 1);
+}
+
+TEST(DataImageFolder, RestrictToClassesRemapsAndRejectsBadLists) {
+  ImageFolderIndex index;
+  index.num_classes = 4;
+  index.wnids = {"a", "b", "c", "d"};
+  index.class_names = {"A", "B", "C", "D"};
+  index.files = {"a0", "b0", "d0", "d1"};
+  index.labels = {0, 1, 3, 3};
+  EXPECT_EQ(classes_present(index), (std::vector<int64_t>{0, 1, 3}));
+  ImageFolderIndex copy = index;
+  EXPECT_EQ(restrict_to_classes(copy, {1, 3}), 1);
+  EXPECT_EQ(copy.num_classes, 2);
+  EXPECT_EQ(copy.labels, (std::vector<int64_t>{0, 1, 1}));
+  EXPECT_EQ(copy.wnids, (std::vector<std::string>{"b", "d"}));
+  EXPECT_EQ(copy.files.front(), fs::path("b0"));
+  copy = index;
+  expect_error([&] { restrict_to_classes(copy, {3, 1}); }, {"ascending"});
+  expect_error([&] { restrict_to_classes(copy, {4}); }, {"[0, 4)"});
+}
+
 }  // namespace
 }  // namespace collapse

@@ -50,6 +50,10 @@ TEST(ExperimentCli, UnknownFlagAndBadValuesFailBeforeAnyWork) {
   EXPECT_NE(run("--lr-milestones 5,x --out " + dir.string(), log), 0);
   EXPECT_NE(slurp(log).find("--lr-milestones"), std::string::npos) << slurp(log);
   EXPECT_NE(run("--measure nope --out " + dir.string(), log), 0);
+  EXPECT_NE(run("--dataset mnist --image-size 64 --out " + dir.string(), log), 0);
+  EXPECT_NE(slurp(log).find("--image-size: only for imagenet"), std::string::npos) << slurp(log);
+  EXPECT_NE(run("--dataset imagenet --image-size 8 --out " + dir.string(), log), 0);
+  EXPECT_NE(slurp(log).find("--image-size: must be in [16, 1024]"), std::string::npos) << slurp(log);
   EXPECT_FALSE(fs::exists(dir / "config.json"));  // nothing was started
 }
 
@@ -83,6 +87,11 @@ TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
   EXPECT_DOUBLE_EQ(tp["nc1_reduction"].get<double>(),
                    tp["nc1"]["at_onset"].get<double>() / tp["nc1"]["final"].get<double>());
   EXPECT_TRUE(fs::exists(dir / "checkpoints" / "epoch-0020" / "model.safetensors"));
+  const auto geometry = nlohmann::json::parse(slurp(dir / "geometry.json"));  // Fig. 1's matrices, at the end
+  EXPECT_EQ(geometry["epoch"], 20);
+  EXPECT_EQ(geometry["mean_cosines"].size(), 10u);
+  EXPECT_EQ(geometry["classifier_cosines"][3].size(), 10u);
+  EXPECT_NEAR(geometry["mean_cosines"][4][4].get<double>(), 1.0, 1e-12);
   if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0) {
     ASSERT_TRUE(fs::exists(dir / "plots" / "nc_metrics.png"));
     EXPECT_GT(fs::file_size(dir / "plots" / "nc_metrics.png"), 10000u);
