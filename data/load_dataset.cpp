@@ -73,10 +73,11 @@ LoadedDataset load_image_folder(LoadedDataset out, const fs::path& dir, int64_t 
   out.info.num_classes = train.num_classes;
   out.info.image = {3, options.image_prep.crop, options.image_prep.crop};
   out.class_names = train.class_names;
-  // Decoding on demand costs a JPEG decode per image per epoch; a subset whose decoded pixels fit in
-  // options.eager_bytes is decoded once up front instead.
+  // Decoding on demand costs a JPEG decode per image per epoch; a subset whose decoded pixels (bytes, then
+  // the normalised float copy) fit in options.eager_bytes is decoded once up front instead.
   const int64_t decoded_bytes = static_cast<int64_t>(train.files.size() + test.files.size()) * 3 *
-                                options.image_prep.crop * options.image_prep.crop;
+                                options.image_prep.crop * options.image_prep.crop *
+                                static_cast<int64_t>(1 + sizeof(float));
   if (options.lazy_images && decoded_bytes > options.eager_bytes) {
     out.stats = image_folder_channel_stats(train, options.image_prep, options.skip_undecodable);
     if (options.skip_undecodable) drop_unreadable_images(test);

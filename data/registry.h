@@ -49,7 +49,9 @@ struct LoadOptions {
   uint64_t seed = 0;
   bool coarse_labels = false;     // cifar100: the 20 superclasses instead of the 100 classes
   bool lazy_images = true;        // imagenet: decode in the loader; false decodes every image up front
-  int64_t eager_bytes = int64_t{1} << 30;  // imagenet: decode up front anyway when the decoded subset fits
+  // imagenet, lazy_images: decode up front anyway when the decoded subset (raw bytes and normalised floats)
+  // fits in this many bytes
+  int64_t eager_bytes = int64_t{1} << 30;
   bool skip_undecodable = false;  // imagenet: warn about and leave out files stb_image cannot decode
   ResizeCrop image_prep;          // imagenet: resize and crop sizes
 };

@@ -19,6 +19,7 @@
 #include "data/subset_dataset.h"
 #include "experiments/support/protocol.h"
 #include "experiments/support/run_folder.h"
+#include "experiments/support/summary.h"
 #include "nc/class_geometry.h"
 #include "nc/measurements.h"
 #include "nc/model_analysis.h"
@@ -56,12 +57,14 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
   app.add_option("--arch", c.arch, "model family: vgg, resnet, densenet, or a registered one")->capture_default_str();
   app.add_option("--depth", c.depth, "depth (default: the paper's for the dataset)");
   app.add_option("--width", c.width, "channel multiplier (1 = the published widths)")->capture_default_str();
+  app.add_option("--growth-rate", c.growth_rate, "densenet: growth rate k before --width (default 12 for "
+                 "DenseNet-BC 40/100/250, 32 for 121/169/201; Huang et al.'s BC-250 used 24)");
   app.add_option("--per-class", c.per_class, "training images per class (default: the paper's; 0 = all)");
   app.add_option("--test-per-class", c.test_per_class, "test images per class (0 = the whole test set)")
       ->capture_default_str();
   app.add_option("--image-size", c.image_size, "imagenet: centre-crop side in pixels (default 224; the shorter side "
                  "is resized to side*256/224 first)");
-  app.add_option("--epochs", c.epochs, "training epochs")->capture_default_str();
+  app.add_option("--epochs", c.epochs, "training epochs (default: the paper's, 350; ImageNet 300)");
   app.add_option("--lr", c.lr, "initial learning rate")->capture_default_str();
   app.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
   app.add_option("--weight-decay", c.weight_decay, "coupled weight decay (default 5e-4, ImageNet 1e-4)");
@@ -125,46 +128,28 @@ void print_terminal_phase(const nlohmann::json& change) {
       std::printf("  %s %.4g -> %.4g", key, change[key]["at_onset"].get<double>(), change[key]["final"].get<double>());
   if (change.contains("nc1_reduction")) std::printf("  (NC1 %.1fx lower)", change["nc1_reduction"].get<double>());
   std::printf("\n");
+  if (change.contains("last_uninterrupted_stretch") && !change["last_uninterrupted_stretch"].is_null()) {
+    const auto& stretch = change["last_uninterrupted_stretch"];
+    std::printf("the terminal phase was interrupted (summary.json: tpt_interruptions); over its last uninterrupted "
+                "stretch, epoch %d -> %d, NC1 fell %.1fx\n",
+                stretch["from_epoch"].get<int>(), stretch["to_epoch"].get<int>(), stretch["nc1_reduction"].get<double>());
+  }
 }
 
-// Table 1 of the paper and the final NC values, from the measured lines.
-nlohmann::json make_summary(const std::vector<nlohmann::json>& lines, const TerminalPhaseTracker& tpt,
-                            const ExperimentConfig& c) {
-  nlohmann::json s = {{"dataset", c.dataset}, {"arch", c.arch}, {"depth", c.depth}, {"width", c.width},
-                      {"epochs", c.epochs}, {"lr_milestones", c.lr_milestones}, {"seed", c.seed}};
-  s["tpt_onset_epoch"] = tpt.onset_epoch() ? nlohmann::json(*tpt.onset_epoch()) : nlohmann::json(nullptr);
-  s["first_zero_error_epoch"] =
-      tpt.first_zero_error_epoch() ? nlohmann::json(*tpt.first_zero_error_epoch()) : nlohmann::json(nullptr);
-  s["test_accuracy_at_first_zero_error"] = nullptr;
-  for (const auto& l : lines)
-    if (tpt.first_zero_error_epoch() && l["epoch"] == *tpt.first_zero_error_epoch() && !l["test_error"].is_null())
-      s["test_accuracy_at_first_zero_error"] = 1.0 - l["test_error"].get<double>();
-  if (!lines.empty()) {
-    const auto& last = lines.back();
-    s["last_measured_epoch"] = last["epoch"];
-    s["test_accuracy_at_last_epoch"] =
-        last["test_error"].is_null() ? nlohmann::json(nullptr) : nlohmann::json(1.0 - last["test_error"].get<double>());
-    s["final"] = last;
-    const auto& first = lines.front();
-    if (first.contains("nc1") && !first["nc1"].is_null() && !last["nc1"].is_null())
-      s["nc1_reduction"] = first["nc1"].get<double>() / last["nc1"].get<double>();
-    // What the terminal phase did: the first measurement at or after TPT onset against the last one.
-    if (tpt.onset_epoch()) {
-      const auto onset = std::find_if(lines.begin(), lines.end(),
-                                      [&](const nlohmann::json& l) { return l["epoch"].get<int>() >= *tpt.onset_epoch(); });
-      if (onset != lines.end()) {
-        nlohmann::json change = {{"from_epoch", (*onset)["epoch"]}, {"to_epoch", last["epoch"]}};
-        for (const char* key : {"nc1", "equinorm_means", "equinorm_classifiers", "equiangular_means",
-                                "equiangular_classifiers", "maxangle_means", "nc3", "nc4", "train_error", "test_error"})
-          if (onset->contains(key) && !(*onset)[key].is_null() && !last[key].is_null())
-            change[key] = {{"at_onset", (*onset)[key]}, {"final", last[key]}};
-        if (change.contains("nc1") && last["nc1"].get<double>() > 0)
-          change["nc1_reduction"] = (*onset)["nc1"].get<double>() / last["nc1"].get<double>();
-        s["terminal_phase"] = change;
-      }
-    }
-  }
-  return s;
+// The protocol's training sets are balanced; --per-class 0 on a file that is not (the KMNIST subset here:
+// 596-678 per class) trains on what it holds. Said, recorded in config.json, and (by make_summary) in the
+// summary, so an unbalanced run is never mistaken for a protocol run.
+void report_class_counts(const std::vector<int64_t>& counts, nlohmann::json& config) {
+  config["train_class_counts"] = counts;
+  if (counts.empty()) return;
+  const auto [fewest, most] = std::minmax_element(counts.begin(), counts.end());
+  std::string list;
+  for (int64_t n : counts) list += (list.empty() ? "" : " ") + std::to_string(n);
+  std::printf("train images per class: %s\n", list.c_str());
+  if (*fewest != *most)
+    std::printf("warning: the training set is unbalanced (%lld to %lld images per class); the paper's protocol "
+                "balances it (give --per-class N to draw N per class)\n",
+                static_cast<long long>(*fewest), static_cast<long long>(*most));
 }
 
 std::string find_python_with(const std::string& modules) {
@@ -215,8 +200,11 @@ int run(const ExperimentConfig& c) {
               static_cast<long long>(data.info.num_classes), static_cast<long long>(data.info.image.channels),
               static_cast<long long>(data.info.image.height), static_cast<long long>(data.info.image.width));
 
+  report_class_counts(data.train_class_counts, config);
+
   Generator init_gen = derived_generator(c.seed, /*stream=*/1);
-  ModelConfig mc{c.arch, c.depth, c.width, data.info.image.channels, data.info.image.height, data.info.num_classes};
+  ModelConfig mc{c.arch, c.depth, c.width, data.info.image.channels, data.info.image.height, data.info.num_classes,
+                 c.growth_rate};
   NetworkPtr model = build_model(mc, init_gen);
   model->to(device);
   std::printf("model: %s%d width %g, %lld parameters\n", c.arch.c_str(), c.depth, c.width,
@@ -274,11 +262,19 @@ int run(const ExperimentConfig& c) {
       line[name] = nc::find_measurement(name).fn(ctx);
     }
     line["in_terminal_phase"] = tpt.in_terminal_phase();
+    // A late loss spike that brings training error back is an event, said when it happens (summary.h).
+    const bool interrupted = tpt.onset_epoch() && epoch > *tpt.onset_epoch() &&
+                             below_tpt_threshold(m.train_error, tpt.threshold());
+    line["tpt_interrupted"] = interrupted;
+    if (interrupted)
+      std::printf("warning: epoch %d: the terminal phase is interrupted: train error %.4g (TPT began at epoch %d); "
+                  "recorded in summary.json as tpt_interruptions\n",
+                  epoch, m.train_error, *tpt.onset_epoch());
     folder.append_metrics(line);
     if (!c.quiet) print_measurement(epoch, m);
     save_checkpoint(folder.checkpoints(), *model, sgd,
                     {epoch, tpt.onset_epoch(), tpt.first_zero_error_epoch(), {}}, c.keep_checkpoints);
-    folder.write_json("summary.json", make_summary(folder.read_metrics(), tpt, c));
+    folder.write_json("summary.json", make_summary(folder.read_metrics(), tpt, c, data.train_class_counts));
   };
   auto is_measured = [&](int e) { return std::binary_search(c.measure_epochs.begin(), c.measure_epochs.end(), e); };
 
@@ -301,7 +297,7 @@ int run(const ExperimentConfig& c) {
   }
 
   const auto lines = folder.read_metrics();
-  const nlohmann::json summary = make_summary(lines, tpt, c);
+  const nlohmann::json summary = make_summary(lines, tpt, c, data.train_class_counts);
   folder.write_json("summary.json", summary);
   // The final last-layer geometry itself (Fig. 1 of the paper): the cosine matrices NC2 summarises.
   nlohmann::json geometry = nc::class_geometry(*model, train_eval, device);

@@ -43,7 +43,7 @@ PROG = "paper_figures.py"
 DATASETS = ["mnist", "fashion-mnist", "kmnist", "svhn", "cifar10", "cifar100", "stl10", "imagenet"]
 ARCHS = ["vgg", "resnet", "densenet"]
 COLOURS = {"vgg": "tab:blue", "resnet": "tab:red", "densenet": "tab:green"}
-PAPER = {  # copied from experiments/paper_table.py: Table 1 of the paper (first zero-error epoch, last epoch)
+PAPER = {  # Table 1 of the paper (NEURAL_COLLAPSE.md §5): test accuracy at the first zero-error epoch, last epoch
     "mnist": {"vgg": (99.40, 99.56), "resnet": (99.32, 99.71), "densenet": (99.65, 99.70)},
     "fashion-mnist": {"vgg": (92.92, 93.31), "resnet": (93.29, 93.64), "densenet": (94.18, 94.35)},
     "svhn": {"vgg": (93.82, 94.53), "resnet": (94.64, 95.70), "densenet": (95.87, 95.93)},
@@ -136,13 +136,15 @@ def read_cell(grid_dir, cell):
     """The grid entry with its run folder's files (each absent one as None / [])."""
     run = os.path.join(grid_dir, cell["run"]) if cell.get("run") else None
     data = {"cell": cell, "dataset": cell.get("dataset", "?"), "arch": cell.get("arch", "?"),
-            "status": cell.get("status", "?"), "lines": [], "summary": None, "geometry": None}
+            "status": cell.get("status", "?"), "lines": [], "summary": None, "geometry": None, "config": None}
     if run is None or not os.path.isdir(run):
         return data
     if os.path.exists(os.path.join(run, "metrics.jsonl")):
         data["lines"] = read_metrics(os.path.join(run, "metrics.jsonl"))
     if os.path.exists(os.path.join(run, "summary.json")):
         data["summary"] = load_json(os.path.join(run, "summary.json"))
+    if os.path.exists(os.path.join(run, "config.json")):
+        data["config"] = load_json(os.path.join(run, "config.json"))
     if os.path.exists(os.path.join(run, "geometry.json")):
         data["geometry"] = check_geometry(os.path.join(run, "geometry.json"))
     return data
@@ -190,10 +192,32 @@ def onset(c):
 
 
 def interruptions(c):
-    """Epochs of the TPT interruptions the summary records (entries may be {"epoch": e} or bare epochs)."""
-    found = (c["summary"] or {}).get("tpt_interruptions") or []
-    epochs = [number(i.get("epoch") if isinstance(i, dict) else i) for i in found]
-    return [e for e in epochs if e is not None]
+    """Epochs where the terminal phase broke: those the summary records (entries {"epoch": e} or bare epochs)
+    or, when it records none, every measured epoch after TPT onset whose train accuracy fell below the TPT
+    threshold again (config.json's tpt_accuracy, 99.9% by default): a late loss spike must not pass for a
+    collapse, nor be averaged over."""
+    found = (c["summary"] or {}).get("tpt_interruptions")
+    if found is not None:  # nc-experiment records them (an empty list: none); older runs: derived below
+        epochs = [number(i.get("epoch") if isinstance(i, dict) else i) for i in found]
+        return [e for e in epochs if e is not None]
+    start = onset(c)
+    if start is None:
+        return []
+    allowed = 1.0 - (number((c["config"] or {}).get("tpt_accuracy")) or 0.999) + 1e-9  # slack: errors/count
+    return [l["epoch"] for l in c["lines"]
+            if l["epoch"] > start and (number(l.get("train_error")) or 0.0) > allowed]
+
+
+def last_stretch_reduction(c):
+    """NC1 at the first measurement after the last interruption over NC1 at the end: the collapse of the
+    last uninterrupted stretch of the terminal phase (None without interruptions or with no such stretch)."""
+    stops = interruptions(c)
+    if not stops:
+        return None
+    after = [l for l in c["lines"] if l["epoch"] > max(stops) and number(l.get("nc1"))]
+    if len(after) < 2:
+        return None
+    return after[0]["nc1"] / after[-1]["nc1"]
 
 
 def points(c, key, log):
@@ -459,7 +483,11 @@ def nc_table(cells):
         reduction = number(tp.get("nc1_reduction"))
         meets, reason = target(c)
         stops = interruptions(c)
-        notes = "interrupted at " + ",".join("%g" % e for e in stops) if stops else ""
+        notes = ""
+        if stops:
+            notes = "TPT interrupted at epoch%s %s" % ("s" if len(stops) > 1 else "", ",".join("%g" % e for e in stops))
+            if last_stretch_reduction(c) is not None:
+                notes += "; NC1 %sx lower over the last uninterrupted stretch" % fmt3(last_stretch_reduction(c))
         cols = [c["dataset"], c["arch"], c["status"], "–" if onset(c) is None else str(onset(c))]
         cols += ["–" if v["at_onset"] is None and v["final"] is None else "%s → %s" % (fmt3(v["at_onset"]),
                                                                                        fmt3(v["final"]))
@@ -468,7 +496,8 @@ def nc_table(cells):
         md.append("| " + " | ".join(md_escape(x) for x in cols) + " |")
         rows.append({"name": c["cell"].get("name"), "dataset": c["dataset"], "arch": c["arch"], "depth": depth_of(c),
                      "status": c["status"], "tpt_onset_epoch": onset(c), "values": values, "nc1_reduction": reduction,
-                     "meets_target": meets, "reason": reason, "tpt_interruptions": stops})
+                     "meets_target": meets, "reason": reason, "tpt_interruptions": stops,
+                     "nc1_reduction_last_stretch": last_stretch_reduction(c)})
     return "\n".join(md) + "\n", {"target": {"nc1_reduction_at_least": TARGET_NC1_REDUCTION,
                                              "final_nc4_below": TARGET_NC4}, "cells": rows}
 

@@ -80,6 +80,8 @@ def draw(ax, runs, keys, log):
         onset = summary.get("tpt_onset_epoch")
         if onset is not None:
             ax.axvline(onset, color="gray", linestyle="--", linewidth=1)
+        for event in summary.get("tpt_interruptions") or []:  # a late loss spike: the terminal phase broke
+            ax.axvline(event["epoch"], color="black", linestyle=":", linewidth=1)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
@@ -127,6 +129,13 @@ def main():
                 text.append("  %s: %.4g -> %.4g" % (k, tp[k]["at_onset"], tp[k]["final"]))
         if "nc1_reduction" in tp:
             text.append("  NC1 %.1fx lower" % tp["nc1_reduction"])
+        breaks = s.get("tpt_interruptions") or []
+        if breaks:
+            text.append("TPT interrupted at epoch %s (dotted)" % ", ".join(str(b["epoch"]) for b in breaks))
+            stretch = tp.get("last_uninterrupted_stretch")
+            if stretch:
+                text.append("  last stretch %s -> %s: NC1 %.1fx lower" % (
+                    stretch["from_epoch"], stretch["to_epoch"], stretch["nc1_reduction"]))
     facts.text(0, 0.5, "\n".join(text), fontsize=9, va="center")
     fig.suptitle("Neural Collapse: " + ", ".join(os.path.basename(os.path.normpath(d)) for d in args.runs))
     fig.tight_layout()

@@ -212,6 +212,7 @@ TEST(DataImageFolder, LoadDatasetSubsamplesBeforeDecoding) {
   options.train_per_class = 3;
   options.seed = 7;
   options.image_prep = {32, 24};  // small crops keep the test fast
+  options.eager_bytes = 0;        // decode on demand however small the subset: the lazy route under test
   ::testing::internal::CaptureStderr();  // one class has no validation image: a warning
   const LoadedDataset lazy = load_dataset("imagenet", root.path(), options);
   options.lazy_images = false;

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "data/registry.h"
+#include "layers/models/densenet.h"
 #include "layers/models/network.h"
 #include "nc/measurements.h"
 
@@ -46,6 +47,10 @@ void resolve_defaults(ExperimentConfig& c) {
   if (c.depth == 0) c.depth = paper_depth(c.dataset, c.arch);
   COLLAPSE_CHECK(c.depth > 0, "--depth: required for architecture '", c.arch, "' (no paper default)");
   COLLAPSE_CHECK(c.width > 0, "--width: must be > 0, got ", c.width);
+  COLLAPSE_CHECK(c.growth_rate >= 0, "--growth-rate: must be >= 1 (0: the depth's default), got ", c.growth_rate);
+  COLLAPSE_CHECK(c.growth_rate == 0 || c.arch == "densenet", "--growth-rate: only for densenet, not ", c.arch);
+  if (c.arch == "densenet" && c.growth_rate == 0) c.growth_rate = densenet_default_growth_rate(c.depth);
+  if (c.epochs == 0) c.epochs = imagenet ? 300 : 350;
   COLLAPSE_CHECK(c.epochs >= 1, "--epochs: must be >= 1, got ", c.epochs);
   COLLAPSE_CHECK(c.lr > 0, "--lr: must be > 0, got ", c.lr);
   COLLAPSE_CHECK(c.momentum >= 0 && c.momentum < 1, "--momentum: must be in [0, 1), got ", c.momentum);
@@ -94,6 +99,7 @@ nlohmann::json to_json(const ExperimentConfig& c) {
           {"arch", c.arch},
           {"depth", c.depth},
           {"width", c.width},
+          {"growth_rate", c.growth_rate == 0 ? nlohmann::json(nullptr) : nlohmann::json(c.growth_rate)},
           {"per_class", c.per_class},
           {"test_per_class", c.test_per_class},
           {"image_size", c.image_size == 0 ? nlohmann::json(nullptr) : nlohmann::json(c.image_size)},

@@ -15,10 +15,11 @@ struct ExperimentConfig {
   std::string arch = "resnet";
   int depth = 0;               // 0: the paper's depth for (dataset, arch)
   double width = 1.0;
+  int64_t growth_rate = 0;     // densenet: k before width scaling (0: 12 for DenseNet-BC, 32 for 121/169/201)
   int64_t per_class = -1;      // -1: the paper's count for the dataset; 0: all
   int64_t test_per_class = 0;  // 0: the whole test set
   int64_t image_size = 0;      // imagenet: centre-crop side (0: 224, resized to 256 first; else scaled alike)
-  int epochs = 350;
+  int epochs = 0;              // 0: the paper's (350; ImageNet 300)
   double lr = 0.0679;
   double momentum = 0.9;
   double weight_decay = -1;    // -1: 5e-4 (ImageNet 1e-4)

@@ -40,16 +40,21 @@ struct DenseNetLayout {
   std::vector<int64_t> blocks;
 };
 
+}  // namespace
+
+int64_t densenet_default_growth_rate(int depth) { return depth == 121 || depth == 169 || depth == 201 ? 32 : 12; }
+
+namespace {
 DenseNetLayout densenet_layout(int depth) {
   switch (depth) {
-    case 121: return {true, 32, {6, 12, 24, 16}};
-    case 169: return {true, 32, {6, 12, 32, 32}};
-    case 201: return {true, 32, {6, 12, 48, 32}};
+    case 121: return {true, densenet_default_growth_rate(depth), {6, 12, 24, 16}};
+    case 169: return {true, densenet_default_growth_rate(depth), {6, 12, 32, 32}};
+    case 201: return {true, densenet_default_growth_rate(depth), {6, 12, 48, 32}};
   }
   COLLAPSE_CHECK(depth >= 10 && (depth - 4) % 6 == 0, "densenet: depth ", depth,
                  " is neither 121/169/201 nor a DenseNet-BC depth 6n+4 (40, 100, 250)");
   const int64_t n = (depth - 4) / 6;
-  return {false, 12, {n, n, n}};
+  return {false, densenet_default_growth_rate(depth), {n, n, n}};
 }
 
 std::shared_ptr<Sequential> transition(int64_t in, int64_t out, Generator& gen) {
@@ -67,7 +72,7 @@ DenseNet::DenseNet(const ModelConfig& cfg, Generator& gen) : Network("DenseNet")
   COLLAPSE_CHECK(layout.imagenet == (cfg.image_size > 96), "densenet", cfg.depth, " is built for ",
                  layout.imagenet ? "ImageNet-size" : "small (<= 96 px)", " inputs, got ", cfg.image_size, "x",
                  cfg.image_size);
-  const int64_t growth = scaled_channels(layout.growth, cfg.width);
+  const int64_t growth = scaled_channels(cfg.growth_rate > 0 ? cfg.growth_rate : layout.growth, cfg.width);
   const int64_t bottleneck = 4 * growth;
   features_ = register_module("features", std::make_shared<Sequential>());
   int64_t channels;

@@ -40,4 +40,8 @@ class DenseNet : public Network {
   std::shared_ptr<Linear> classifier_;
 };
 
+// The growth rate k a depth uses when ModelConfig::growth_rate is 0: 12 for DenseNet-BC (6n+4), 32 for
+// the ImageNet DenseNets 121/169/201.
+int64_t densenet_default_growth_rate(int depth);
+
 }  // namespace collapse

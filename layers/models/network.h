@@ -18,6 +18,9 @@ struct ModelConfig {
   int64_t in_channels = 3;
   int64_t image_size = 32;      // square inputs; > 96 selects the ImageNet stem where a family has one
   int64_t num_classes = 10;
+  // DenseNet's growth rate k before width scaling; 0: the layout's (DenseNet-BC 40/100/250: 12, as in the
+  // paper's DenseNet40; ImageNet 121/169/201: 32). Huang et al.'s DenseNet-BC-250 used k = 24.
+  int64_t growth_rate = 0;
 };
 
 class Network : public Module {

@@ -211,7 +211,7 @@ class PaperFiguresTest(unittest.TestCase):
         self.assertEqual(cells[("mnist", "resnet")]["tpt_interruptions"], [12, 15])
         self.assertEqual(good["values"]["nc1"], {"at_onset": 1.0, "final": 0.01})
         md = self.load("nc_table.md")
-        self.assertIn("interrupted at 12,15", md)
+        self.assertIn("interrupted at epochs 12,15", md)
         self.assertIn("| 1 → 0.01 |", md)  # NC1 of the good cell, 3 significant digits
         self.assertIn("| 100x | yes |", md)
         self.assertIn("no (NC1 only 3.2x; NC4 0.08)", md)
@@ -257,6 +257,30 @@ class PaperFiguresTest(unittest.TestCase):
             self.assertEqual(result.returncode, 2)
             self.assertIn(os.path.join(tmp, "grid.json"), result.stderr)
 
+
+
+class DerivedInterruptionTest(unittest.TestCase):
+    """A run from before nc-experiment recorded tpt_interruptions: the spike is found in metrics.jsonl."""
+
+    def test_spike_after_onset_is_found_in_the_metrics(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            lines = metrics(40.0, 0.01)
+            lines[20]["train_error"], lines[20]["train_loss"] = 0.3, 0.9  # a late loss spike
+            run_dir = os.path.join(tmp, "cells", "mnist-vgg")
+            write(os.path.join(run_dir, "metrics.jsonl"), lines)
+            write(os.path.join(run_dir, "summary.json"), summary("mnist", "vgg", 11, lines, ONSET))
+            write(os.path.join(tmp, "grid.json"), {"scale": "cpu", "cells": [
+                {"name": "mnist-vgg", "dataset": "mnist", "arch": "vgg", "depth": 11, "paper_depth": 11,
+                 "status": "done", "run": "cells/mnist-vgg"}]})
+            r = run(tmp)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(tmp, "nc_table.json")) as f:
+                row = json.load(f)["cells"][0]
+            self.assertEqual(row["tpt_interruptions"], [20])
+            # NC1 = 40^-((e - 10)/20) after onset: from epoch 21 to 30 it falls 40^(9/20) = 5.26x.
+            self.assertAlmostEqual(row["nc1_reduction_last_stretch"], 40.0 ** 0.45, places=9)
+            with open(os.path.join(tmp, "nc_table.md")) as f:
+                self.assertIn("TPT interrupted at epoch 20", f.read())
 
 if __name__ == "__main__":
     unittest.main()
