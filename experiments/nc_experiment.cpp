@@ -160,14 +160,14 @@ std::string find_python_with(const std::string& modules) {
   return "";
 }
 
-// A resumed run ends where the uninterrupted one would only under the same arithmetic: the same code, oneDNN,
-// thread count (reduction order) and convolution algorithm. Says which of these changed since config.json.
+// A resumed run ends where the uninterrupted one would only under the same arithmetic: the same code, oneDNN
+// and the instruction set it dispatches to, thread count (reduction order) and convolution algorithm. Says which of these changed since config.json.
 void warn_if_arithmetic_changed(const RunFolder& folder, const nlohmann::json& config) {
   std::ifstream in(folder.file("config.json"));
   if (!in) return;
   const nlohmann::json before = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (!before.is_object() || !before.contains("environment")) return;
-  for (const char* key : {"collapse_git_commit", "onednn", "omp_max_threads", "cpu_conv_winograd"}) {
+  for (const char* key : {"collapse_git_commit", "onednn", "onednn_cpu_isa", "omp_max_threads", "cpu_conv_winograd"}) {
     const nlohmann::json& was = before["environment"].value(key, nlohmann::json());
     const nlohmann::json& now = config["environment"][key];
     if (was != now)

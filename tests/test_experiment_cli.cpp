@@ -68,6 +68,8 @@ TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
   EXPECT_EQ(config["seed"], 0);
   EXPECT_EQ(config["epochs"], 20);
   EXPECT_TRUE(config.contains("environment"));
+  const std::string isa = config["environment"]["onednn_cpu_isa"].get<std::string>();
+  EXPECT_FALSE(isa.empty() || isa == "unknown") << isa;
   const auto lines = metric_lines(dir);
   ASSERT_EQ(lines.size(), 4u);
   for (const char* key : {"epoch", "lr", "train_error", "test_error", "train_loss", "nc1", "nc1_trace",
@@ -111,8 +113,14 @@ TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
     std::ofstream out(killed / "metrics.jsonl", std::ios::trunc);
     for (auto& l : kept) out << l.dump() << "\n";
   }
+  {  // as if the first epochs ran on a machine whose oneDNN dispatched to another instruction set
+    auto before = nlohmann::json::parse(slurp(killed / "config.json"));
+    before["environment"]["onednn_cpu_isa"] = "sse41";
+    std::ofstream(killed / "config.json") << before.dump(2);
+  }
   ASSERT_EQ(run(kTinyRun + " --resume --out " + killed.string(), log), 0) << slurp(log);
   EXPECT_NE(slurp(log).find("resumed from"), std::string::npos) << slurp(log);
+  EXPECT_NE(slurp(log).find("warning: --resume with onednn_cpu_isa"), std::string::npos) << slurp(log);
   auto resumed = metric_lines(killed);
   ASSERT_EQ(resumed.size(), lines.size());
   for (size_t i = 0; i < lines.size(); ++i) {

@@ -59,6 +59,26 @@ void RunFolder::append_metrics(const nlohmann::json& line) const {
   write_lines(file("metrics.jsonl"), lines);
 }
 
+// The most capable instruction set oneDNN dispatches to here (the hardware's, capped by DNNL_MAX_CPU_ISA):
+// it picks the kernels, so it decides the rounding. Two machines with the same one and the same thread
+// count give the same numbers; others give statistically equivalent ones.
+std::string onednn_cpu_isa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    case dnnl::cpu_isa::all: return "all";
+    default: return "unknown";
+  }
+}
+
 nlohmann::json environment_info() {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
@@ -73,6 +93,7 @@ nlohmann::json environment_info() {
   return {{"collapse_git_commit", COLLAPSE_GIT_COMMIT},
           {"compiler", __VERSION__},
           {"onednn", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch)},
+          {"onednn_cpu_isa", onednn_cpu_isa()},
           {"host", host},
           {"cpu", cpu},
           {"hardware_threads", std::thread::hardware_concurrency()},
