@@ -161,13 +161,15 @@ std::string find_python_with(const std::string& modules) {
 }
 
 // A resumed run ends where the uninterrupted one would only under the same arithmetic: the same code, oneDNN
-// and the instruction set it dispatches to, thread count (reduction order) and convolution algorithm. Says which of these changed since config.json.
+// and the instruction set it dispatches to, thread count (reduction order) and convolution algorithm. Says
+// which of these changed since config.json.
 void warn_if_arithmetic_changed(const RunFolder& folder, const nlohmann::json& config) {
   std::ifstream in(folder.file("config.json"));
   if (!in) return;
   const nlohmann::json before = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (!before.is_object() || !before.contains("environment")) return;
-  for (const char* key : {"collapse_git_commit", "onednn", "onednn_cpu_isa", "omp_max_threads", "cpu_conv_winograd"}) {
+  for (const char* key :
+       {"collapse_git_commit", "onednn", "onednn_cpu_isa", "omp_max_threads", "cpu_conv_winograd"}) {
     const nlohmann::json& was = before["environment"].value(key, nlohmann::json());
     const nlohmann::json& now = config["environment"][key];
     if (was != now)
@@ -263,8 +265,7 @@ int run(const ExperimentConfig& c) {
     }
     line["in_terminal_phase"] = tpt.in_terminal_phase();
     // A late loss spike that brings training error back is an event, said when it happens (summary.h).
-    const bool interrupted = tpt.onset_epoch() && epoch > *tpt.onset_epoch() &&
-                             below_tpt_threshold(m.train_error, tpt.threshold());
+    const bool interrupted = tpt.interrupted_by(epoch, m.train_error);
     line["tpt_interrupted"] = interrupted;
     if (interrupted)
       std::printf("warning: epoch %d: the terminal phase is interrupted: train error %.4g (TPT began at epoch %d); "

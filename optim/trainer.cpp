@@ -36,7 +36,7 @@ std::string format_duration(double seconds) {
 }  // namespace
 
 void TerminalPhaseTracker::observe(int epoch, double train_error) {
-  if (!onset_ && 1.0 - train_error >= threshold_) onset_ = epoch;
+  if (!onset_ && accurate_enough(train_error)) onset_ = epoch;
   if (!zero_ && train_error == 0.0) zero_ = epoch;
 }
 

@@ -33,6 +33,12 @@ class TerminalPhaseTracker {
  public:
   explicit TerminalPhaseTracker(double accuracy_threshold = 0.999) : threshold_(accuracy_threshold) {}
   void observe(int epoch, double train_error);
+  // Whether a train error is within the threshold: the one test for onset and, after it, for a break.
+  bool accurate_enough(double train_error) const { return 1.0 - train_error >= threshold_; }
+  // A measurement after onset whose train error is over the threshold again (a late loss spike).
+  bool interrupted_by(int epoch, double train_error) const {
+    return onset_ && epoch > *onset_ && !accurate_enough(train_error);
+  }
   std::optional<int> onset_epoch() const { return onset_; }
   std::optional<int> first_zero_error_epoch() const { return zero_; }
   bool in_terminal_phase() const { return onset_.has_value(); }

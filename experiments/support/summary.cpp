@@ -5,16 +5,16 @@
 namespace collapse::experiment {
 
 bool below_tpt_threshold(double train_error, double accuracy_threshold) {
-  return !(1.0 - train_error >= accuracy_threshold);
+  return !TerminalPhaseTracker(accuracy_threshold).accurate_enough(train_error);
 }
 
-nlohmann::json tpt_interruptions(const std::vector<nlohmann::json>& lines, int onset_epoch, double accuracy_threshold) {
+nlohmann::json tpt_interruptions(const std::vector<nlohmann::json>& lines, const TerminalPhaseTracker& tpt) {
   nlohmann::json out = nlohmann::json::array();
   const nlohmann::json* previous = nullptr;
   for (const auto& l : lines) {
     const int epoch = l["epoch"].get<int>();
-    if (epoch > onset_epoch && l.contains("train_error") && l["train_error"].is_number() &&
-        below_tpt_threshold(l["train_error"].get<double>(), accuracy_threshold))
+    if (l.contains("train_error") && l["train_error"].is_number() &&
+        tpt.interrupted_by(epoch, l["train_error"].get<double>()))
       out.push_back({{"epoch", epoch},
                      {"train_error", l["train_error"]},
                      {"loss_before", previous ? (*previous).value("train_loss", nlohmann::json()) : nlohmann::json()},
@@ -28,11 +28,10 @@ namespace {
 
 // After the last interruption: from the first measurement back above the threshold to the end (null
 // when the run never got back, or got back only at the last measurement).
-nlohmann::json last_stretch(const std::vector<nlohmann::json>& lines, int last_break, double accuracy_threshold) {
+nlohmann::json last_stretch(const std::vector<nlohmann::json>& lines, int last_break, const TerminalPhaseTracker& tpt) {
   const auto from = std::find_if(lines.begin(), lines.end(), [&](const nlohmann::json& l) {
     const nlohmann::json error = l.value("train_error", nlohmann::json());
-    return l["epoch"].get<int>() > last_break && error.is_number() &&
-           !below_tpt_threshold(error.get<double>(), accuracy_threshold);
+    return l["epoch"].get<int>() > last_break && error.is_number() && tpt.accurate_enough(error.get<double>());
   });
   const auto& last = lines.back();
   if (from == lines.end() || &*from == &last || !from->value("nc1", nlohmann::json()).is_number() ||
@@ -85,9 +84,10 @@ nlohmann::json make_summary(const std::vector<nlohmann::json>& lines, const Term
             change[key] = {{"at_onset", (*onset)[key]}, {"final", last[key]}};
         if (change.contains("nc1") && last["nc1"].get<double>() > 0)
           change["nc1_reduction"] = (*onset)["nc1"].get<double>() / last["nc1"].get<double>();
-        const nlohmann::json breaks = tpt_interruptions(lines, *tpt.onset_epoch(), tpt.threshold());
+        const nlohmann::json breaks = tpt_interruptions(lines, tpt);
         s["tpt_interruptions"] = breaks;
-        if (!breaks.empty()) change["last_uninterrupted_stretch"] = last_stretch(lines, breaks.back()["epoch"].get<int>(), tpt.threshold());
+        if (!breaks.empty())
+          change["last_uninterrupted_stretch"] = last_stretch(lines, breaks.back()["epoch"].get<int>(), tpt);
         s["terminal_phase"] = change;
       }
     }
