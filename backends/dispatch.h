@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/profiler.h"
+#include "core/registration.h"
 #include "core/tensor.h"
 
 namespace collapse {
@@ -71,8 +72,6 @@ bool register_kernel(Kernel<Fn>& kernel, Impl impl, Fn* fn) {
 
 }  // namespace collapse
 
-#define COLLAPSE_CONCAT_INNER(a, b) a##b
-#define COLLAPSE_CONCAT(a, b) COLLAPSE_CONCAT_INNER(a, b)
 // COLLAPSE_REGISTER_KERNEL(relu_forward, cpu, cpu_relu_forward);  at namespace scope in the backend's file.
 #define COLLAPSE_REGISTER_KERNEL(kernel, impl, fn)                                                \
   [[maybe_unused]] static const bool COLLAPSE_CONCAT(collapse_registered_, __COUNTER__) =          \

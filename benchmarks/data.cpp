@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -100,8 +101,9 @@ void bench_image_folder(const fs::path& dir, int64_t batch_size) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Data pipeline throughput: MNIST, CIFAR-10 and an ImageNet folder"};
-  std::string root = "/work/shared/datasets";
-  std::string imagenet = "/work/shared/datasets/imagenet-sample";
+  const char* env = std::getenv("COLLAPSE_DATA");
+  std::string root = env && *env ? env : "data";  // nc-experiment's default data root
+  std::string imagenet = root + "/imagenet";
   int64_t batch_size = 128, imagenet_batch = 32;
   int epochs = 3;
   app.add_option("--data-root", root, "dataset root (<root>/mnist, <root>/cifar10/cifar-10-batches-bin)");

@@ -10,6 +10,12 @@ struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A NaN or infinity where training or analysis needs finite numbers (a loss, a parameter, a feature):
+// the run has diverged, and nothing computed from it may be reported as a result.
+struct NonFiniteError : Error {
+  using Error::Error;
+};
+
 namespace detail {
 template <class... Args>
 std::string concat(Args&&... args) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
+#include "core/checked_size.h"
 
 namespace collapse {
 namespace {
@@ -78,8 +79,12 @@ NamedTensors load_safetensors(const std::string& path, std::map<std::string, std
   NamedTensors out;
   for (auto& [key, entry] : header.items()) {
     if (key == "__metadata__") {
-      if (metadata)
-        for (auto& [mk, mv] : entry.items()) (*metadata)[mk] = mv.get<std::string>();
+      COLLAPSE_CHECK(entry.is_object(), path, ": __metadata__ is not a JSON object");
+      for (auto& [mk, mv] : entry.items()) {
+        COLLAPSE_CHECK(mv.is_string(), path, ": metadata '", mk, "' is not a string (the format's metadata is "
+                       "string to string)");
+        if (metadata) (*metadata)[mk] = mv.get<std::string>();
+      }
       continue;
     }
     try {
@@ -88,9 +93,13 @@ NamedTensors load_safetensors(const std::string& path, std::map<std::string, std
       const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
       COLLAPSE_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1] && offsets[1] <= data_size, path, ": tensor '",
                      key, "' has data offsets outside the file (truncated?)");
+      // The shape's size is checked against the bytes present before anything is allocated.
+      const std::string what = path + ": tensor '" + key + "'";
+      const int64_t needed = checked_mul(checked_product(shape, what + " shape"),
+                                         static_cast<int64_t>(dtype_size(dtype)), what);
+      COLLAPSE_CHECK(offsets[1] - offsets[0] == static_cast<uint64_t>(needed), path, ": tensor '", key, "' holds ",
+                     offsets[1] - offsets[0], " bytes, its shape ", shape_str(shape), " needs ", needed);
       Tensor t = Tensor::empty(shape, dtype);
-      COLLAPSE_CHECK(offsets[1] - offsets[0] == t.nbytes(), path, ": tensor '", key, "' holds ",
-                     offsets[1] - offsets[0], " bytes, its shape ", shape_str(shape), " needs ", t.nbytes());
       in.seekg(static_cast<std::streamoff>(8 + header_len + offsets[0]));
       in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(t.nbytes()));
       COLLAPSE_CHECK(in.good(), path, ": read of tensor '", key, "' failed (truncated file)");

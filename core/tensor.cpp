@@ -365,7 +365,11 @@ std::string Tensor::str() const {
 Device Device::parse(const std::string& s) {
   if (s == "cpu") return cpu();
   if (s == "cuda") return cuda(0);
-  if (s.rfind("cuda:", 0) == 0) return cuda(std::stoi(s.substr(5)));
+  if (s.rfind("cuda:", 0) == 0) {
+    const std::string index = s.substr(5);
+    if (!index.empty() && index.size() <= 4 && index.find_first_not_of("0123456789") == std::string::npos)
+      return cuda(std::stoi(index));
+  }
   COLLAPSE_FAIL("unknown device '", s, "' (expected cpu, cuda or cuda:N)");
 }
 

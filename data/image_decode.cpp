@@ -12,6 +12,7 @@
 
 #include "data/image_decode.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -31,6 +32,13 @@ void decode_resize_center_crop(const std::filesystem::path& path, const ResizeCr
   COLLAPSE_CHECK(prep.crop > 0 && prep.resize_shorter >= prep.crop, "decode_resize_center_crop: crop ", prep.crop,
                  " must be positive and no larger than the resized shorter side ", prep.resize_shorter);
   int w = 0, h = 0, channels_in_file = 0;
+  COLLAPSE_CHECK(stbi_info(path.c_str(), &w, &h, &channels_in_file) != 0, "cannot decode image ", path.string(), ": ",
+                 stbi_failure_reason());
+  COLLAPSE_CHECK(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide &&
+                     int64_t{w} * h <= kMaxImagePixels && std::max(w, h) <= kMaxImageAspect * std::min(w, h),
+                 "image ", path.string(), ": ", w, "x", h, " pixels is beyond what this reader accepts (sides up to ",
+                 kMaxImageSide, ", at most ", kMaxImagePixels, " pixels, aspect ratio up to ", kMaxImageAspect,
+                 ":1); a real dataset image never is");
   std::unique_ptr<unsigned char, StbiFree> pixels(stbi_load(path.c_str(), &w, &h, &channels_in_file, kRgb));
   COLLAPSE_CHECK(pixels != nullptr, "cannot decode image ", path.string(), ": ", stbi_failure_reason());
 

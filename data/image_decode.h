@@ -18,6 +18,13 @@ struct ResizeCrop {
 // crop x crop x 3 HWC bytes to `out`. A file stb_image cannot decode -> collapse::Error naming the file.
 void decode_resize_center_crop(const std::filesystem::path& path, const ResizeCrop& prep, uint8_t* out);
 
+// Limits on what a real photograph is (ImageNet's largest is about 5,000 x 7,000 pixels). The header is
+// read first: a file beyond them is an error naming the file and its dimensions, before any pixel is
+// decoded or any buffer sized from them.
+inline constexpr int64_t kMaxImageSide = 32768;
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;  // 67 million
+inline constexpr int64_t kMaxImageAspect = 64;                // longer side / shorter side
+
 // Whether stb_image recognises the file's header (cheap: no pixel decoding). A file that passes can still
 // fail to decode if its data is corrupt.
 bool image_header_readable(const std::filesystem::path& path);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/checked_size.h"
 #include "core/error.h"
 #include "data/byte_reader.h"
 #include "data/file_bytes.h"
@@ -85,8 +86,10 @@ MatVariable parse_matrix(ByteReader& r, const std::shared_ptr<std::vector<uint8_
   const Element real = read_element(r, "real part");
   const size_t elem = stored_type_size(real.type);
   COLLAPSE_CHECK(elem > 0, what, ": variable '", v.name, "' has unsupported storage type ", real.type);
-  COLLAPSE_CHECK(real.nbytes == static_cast<size_t>(v.numel()) * elem, what, ": variable '", v.name, "' holds ",
-                 real.nbytes, " bytes but its dimensions need ", v.numel(), " x ", elem);
+  const int64_t needed = checked_mul(checked_product(v.dims, what + ": dimensions of '" + v.name + "'"),
+                                     static_cast<int64_t>(elem), what + ": size of '" + v.name + "'");
+  COLLAPSE_CHECK(real.nbytes == static_cast<size_t>(needed), what, ": variable '", v.name, "' holds ", real.nbytes,
+                 " bytes but its dimensions need ", v.numel(), " x ", elem);
   v.stored_type = real.type;
   v.offset = static_cast<size_t>(real.data - buffer->data());
   v.nbytes = real.nbytes;
@@ -106,11 +109,7 @@ void append_as_double(const uint8_t* p, size_t n, std::vector<double>& out) {
 
 }  // namespace
 
-int64_t MatVariable::numel() const {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
-}
+int64_t MatVariable::numel() const { return checked_product(dims, "MAT-file variable '" + name + "'"); }
 
 std::vector<MatVariable> read_mat_v5(const fs::path& path) {
   const std::string what = path.string();
@@ -135,7 +134,13 @@ std::vector<MatVariable> read_mat_v5(const fs::path& path) {
     const uint8_t* payload = r.take(nbytes, "a variable's data");
     if (type == kMiCompressed) {
       const std::string where = what + " (compressed variable at offset " + std::to_string(element_offset) + ")";
-      auto inflated = std::make_shared<std::vector<uint8_t>>(inflate_zlib(payload, nbytes, where));
+      // The inflated stream starts with the miMATRIX tag, whose byte count bounds the rest: inflation stops
+      // there (plus the 8-byte padding) instead of following a crafted stream to gigabytes.
+      const std::vector<uint8_t> head = inflate_zlib_head(payload, nbytes, 8, where);
+      ByteReader tag(head.data(), head.size(), where, big_endian);
+      tag.u32("the compressed matrix's tag");
+      const size_t promised = 8 + static_cast<size_t>(tag.u32("the compressed matrix's size")) + 7;
+      auto inflated = std::make_shared<std::vector<uint8_t>>(inflate_zlib(payload, nbytes, where, promised));
       ByteReader inner(inflated->data(), inflated->size(), where, big_endian);
       const Element m = read_element(inner, "the compressed matrix");
       COLLAPSE_CHECK(m.type == kMiMatrix, where, ": holds element type ", m.type, ", expected miMATRIX (14)");

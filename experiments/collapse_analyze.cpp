@@ -1,7 +1,7 @@
 // collapse-analyze: every Neural Collapse metric (NEURAL_COLLAPSE.md §4) for features saved as .npy,
 // from this framework or any other.
 //
-//   collapse-analyze --features F.npy --labels y.npy --weights W.npy --bias b.npy
+//   collapse-analyze --features F.npy --labels y.npy --weights W.npy [--bias b.npy]
 //                    [--test-features T.npy --test-labels ty.npy] [--weight-decay-term X] [--json out.json]
 #include <iostream>
 #include <optional>
@@ -19,12 +19,13 @@ int main(int argc, char** argv) {
   collapse::nc::NpyAnalysisFiles files;
   std::optional<double> weight_decay_term;
   std::string json_path;
-  app.add_option("--features", files.features, "train features (N, p), float32/float64")
+  app.add_option("--features", files.features, "train features (N, p), float16/float32/float64, C or Fortran order")
       ->required()
       ->check(CLI::ExistingFile);
   app.add_option("--labels", files.labels, "train labels (N,), int32/int64")->required()->check(CLI::ExistingFile);
   app.add_option("--weights", files.weights, "classifier weight W (C, p)")->required()->check(CLI::ExistingFile);
-  app.add_option("--bias", files.bias, "classifier bias b (C,)")->required()->check(CLI::ExistingFile);
+  app.add_option("--bias", files.bias, "classifier bias b (C,); leave out for a classifier without bias")
+      ->check(CLI::ExistingFile);
   auto* test_features =
       app.add_option("--test-features", files.test_features, "test features (T, p)")->check(CLI::ExistingFile);
   auto* test_labels = app.add_option("--test-labels", files.test_labels, "test labels (T,)")->check(CLI::ExistingFile);

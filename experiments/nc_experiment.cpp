@@ -12,13 +12,19 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <new>
+#include <set>
 #include <sstream>
 
+#include "backends/device_query.h"
 #include "core/profiler.h"
 #include "data/registry.h"
 #include "data/subset_dataset.h"
 #include "experiments/support/protocol.h"
+#include "experiments/support/provenance.h"
+#include "experiments/support/resume_config.h"
 #include "experiments/support/run_folder.h"
+#include "experiments/support/stop_signals.h"
 #include "experiments/support/summary.h"
 #include "nc/class_geometry.h"
 #include "nc/measurements.h"
@@ -30,6 +36,28 @@ using namespace collapse::experiment;
 namespace fs = std::filesystem;
 
 namespace {
+
+std::string shell_quote(const std::string& word) {
+  if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+") ==
+                           std::string::npos)
+    return word;
+  std::string quoted = "'";
+  for (char ch : word) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return quoted + "'";
+}
+
+// This command line with --resume (and without --overwrite): what continues the run after a stop.
+std::string resume_command(int argc, char** argv) {
+  std::string command;
+  bool has_resume = false;
+  for (int i = 0; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "--overwrite") continue;
+    has_resume |= word == "--resume";
+    command += (command.empty() ? "" : " ") + shell_quote(word);
+  }
+  return has_resume ? command : command + " --resume";
+}
 
 template <class T>
 std::vector<T> parse_list(const std::string& flag, const std::string& text) {
@@ -48,38 +76,79 @@ std::vector<T> parse_list(const std::string& flag, const std::string& text) {
   return out;
 }
 
+// CLI11 reads an unsigned value with strtoull, which takes "-1" as 2^64 - 1 and "010" as octal 8.
+const CLI::Validator kDecimalUnsigned(
+    [](std::string& text) -> std::string {
+      const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+      return digits && (text.size() == 1 || text[0] != '0') ? "" : "'" + text + "' is not a decimal integer >= 0";
+    },
+    "UINT", "decimal unsigned integer");
+
+// --resume: the run's own settings (experiments/support/resume_config.h), checked before any work.
+void merge_run_config(const CLI::App& app, ExperimentConfig& c) {
+  ExperimentConfig probe = c;
+  resolve_defaults(probe);  // the default --out depends on the dataset, family, depth, width and seed
+  c.out = probe.out;
+  const std::string file = c.out + "/config.json";
+  COLLAPSE_CHECK(RunFolder::holds_run(c.out), "--resume: ", c.out, " holds no run (no config.json); leave out "
+                 "--resume to start one");
+  std::set<std::string> given;
+  for (const CLI::Option* option : app.get_options())
+    if (option->count() > 0) given.insert(option->get_name());
+  merge_saved_config(c, given, read_config_file(file), file);
+}
+
 ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
   ExperimentConfig c;
   std::string milestones, measure, extra;
   app.add_option("--dataset", c.dataset, "mnist, fashion-mnist, kmnist, svhn, cifar10, cifar100, stl10, imagenet")
       ->capture_default_str();
-  app.add_option("--data-root", c.data_root, "folder holding one sub-folder per dataset")->capture_default_str();
+  if (const char* env = std::getenv("COLLAPSE_DATA"); env && *env) c.data_root = env;
+  app.add_option("--data-root", c.data_root, "folder holding one sub-folder per dataset (default: $COLLAPSE_DATA, "
+                 "else ./data; scripts/download-datasets --root DIR fills one)")
+      ->capture_default_str();
   app.add_option("--arch", c.arch, "model family: vgg, resnet, densenet, or a registered one")->capture_default_str();
   app.add_option("--depth", c.depth, "depth (default: the paper's for the dataset)");
-  app.add_option("--width", c.width, "channel multiplier (1 = the published widths)")->capture_default_str();
+  app.add_option("--width", c.width, "channel multiplier (1 = the published widths)")
+      ->check(CLI::Range(1.0 / 64, 16.0))
+      ->capture_default_str();
   app.add_option("--growth-rate", c.growth_rate, "densenet: growth rate k before --width (default 12 for "
                  "DenseNet-BC 40/100/250, 32 for 121/169/201; Huang et al.'s BC-250 used 24)");
-  app.add_option("--per-class", c.per_class, "training images per class (default: the paper's; 0 = all)");
+  app.add_option("--per-class", c.per_class, "training images per class (default: the paper's; 0 = all)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--test-per-class", c.test_per_class, "test images per class (0 = the whole test set)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--image-size", c.image_size, "imagenet: centre-crop side in pixels (default 224; the shorter side "
                  "is resized to side*256/224 first)");
-  app.add_option("--epochs", c.epochs, "training epochs (default: the paper's, 350; ImageNet 300)");
+  app.add_option("--epochs", c.epochs, "training epochs (default: the paper's, 350; ImageNet 300)")
+      ->check(CLI::Range(1, 100000));
   app.add_option("--lr", c.lr, "initial learning rate")->capture_default_str();
   app.add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
-  app.add_option("--weight-decay", c.weight_decay, "coupled weight decay (default 5e-4, ImageNet 1e-4)");
-  app.add_option("--batch-size", c.batch_size, "batch size (default 128, ImageNet 256)");
+  app.add_option("--weight-decay", c.weight_decay, "coupled weight decay (default 5e-4, ImageNet 1e-4)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--batch-size", c.batch_size, "batch size (default 128, ImageNet 256)")->check(CLI::Range(1, 1 << 20));
   app.add_option("--lr-milestones", milestones, "epochs after which lr /= 10, e.g. 116,233 (default E/3,2E/3)");
   app.add_option("--measure-epochs", measure, "epochs to measure at, e.g. 0,1,5,10 (default: log-like list)");
   app.add_option("--measure", extra, "extra measurements at each measured epoch, comma-separated, or 'none' "
                  "(default: those on by default; see --list)");
-  app.add_option("--seed", c.seed, "seed of everything random")->capture_default_str();
-  app.add_option("--threads", c.threads, "OpenMP threads (0 = all cores)")->capture_default_str();
+  app.add_option("--seed", c.seed, "seed of everything random, in [0, 2^64)")
+      ->check(kDecimalUnsigned)
+      ->capture_default_str();
+  app.add_option("--threads", c.threads, "OpenMP threads (0 = all cores)")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
   app.add_option("--device", c.device, "cpu or cuda")->capture_default_str();
   app.add_option("--out", c.out, "run folder (default runs/<dataset>-<arch><depth>-w<width>-s<seed>)");
-  app.add_flag("--resume", c.resume, "continue from the run folder's last checkpoint");
+  auto* resume = app.add_flag("--resume", c.resume, "continue the run in --out from its last valid checkpoint, with "
+                              "its config.json's settings");
+  app.add_flag("--overwrite", c.overwrite, "delete the run in --out (its files only) and start again")->excludes(resume);
   app.add_flag("--export-features", c.export_features, "write features/labels/logits/weights .npy at each measurement");
-  app.add_flag("--keep-checkpoints", c.keep_checkpoints, "keep every measured epoch's checkpoint, not only the last");
+  app.add_flag("--keep-checkpoints", c.keep_checkpoints, "keep every checkpoint, not only the last two");
+  app.add_option("--checkpoint-every", c.checkpoint_every, "also checkpoint every N epochs between measurements "
+                 "(default 0: whenever 5 minutes have passed since the last checkpoint)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_flag("--quiet", c.quiet, "no per-epoch progress lines");
   app.add_flag("--profile", c.profile, "print time per op type and per layer over the second trained epoch");
   bool list = false;
@@ -94,14 +163,23 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
     std::exit(0);
   }
   if (!milestones.empty()) c.lr_milestones = parse_list<int>("--lr-milestones", milestones);
-  if (!measure.empty()) c.measure_epochs = parse_list<int>("--measure-epochs", measure);
+  if (!measure.empty()) {  // sorted and deduplicated now, so --resume compares it with config.json's as resolved
+    c.measure_epochs = parse_list<int>("--measure-epochs", measure);
+    std::sort(c.measure_epochs.begin(), c.measure_epochs.end());
+    c.measure_epochs.erase(std::unique(c.measure_epochs.begin(), c.measure_epochs.end()), c.measure_epochs.end());
+  }
   if (!extra.empty()) {
     c.measurements_given = true;
     std::stringstream ss(extra);
     for (std::string name; std::getline(ss, name, ',');)
       if (name != "none" && !name.empty()) c.measurements.push_back(name);
   }
+  if (c.resume) merge_run_config(app, c);
   resolve_defaults(c);
+  // Here, not when the first tensor moves: without this the user reads a CUDA driver-version message.
+  if (Device::parse(c.device).is_cuda() && Device::parse(c.device).index >= cuda_device_count())
+    COLLAPSE_FAIL("--device ", c.device, ": no CUDA device found (", cuda_device_count(),
+                  " visible: no GPU, no driver, or a build without CUDA); use --device cpu");
   return c;
 }
 
@@ -163,11 +241,8 @@ std::string find_python_with(const std::string& modules) {
 // A resumed run ends where the uninterrupted one would only under the same arithmetic: the same code, oneDNN
 // and the instruction set it dispatches to, thread count (reduction order) and convolution algorithm. Says
 // which of these changed since config.json.
-void warn_if_arithmetic_changed(const RunFolder& folder, const nlohmann::json& config) {
-  std::ifstream in(folder.file("config.json"));
-  if (!in) return;
-  const nlohmann::json before = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!before.is_object() || !before.contains("environment")) return;
+void warn_if_arithmetic_changed(const nlohmann::json& before, const nlohmann::json& config) {
+  if (!before.contains("environment") || !before["environment"].is_object()) return;
   for (const char* key :
        {"collapse_git_commit", "onednn", "onednn_cpu_isa", "omp_max_threads", "cpu_conv_winograd"}) {
     const nlohmann::json& was = before["environment"].value(key, nlohmann::json());
@@ -179,12 +254,80 @@ void warn_if_arithmetic_changed(const RunFolder& folder, const nlohmann::json& c
   }
 }
 
-int run(const ExperimentConfig& c) {
+// A NaN or infinity in the loss, a parameter or a feature ends the run: the error is said, summary.json
+// says "diverged" and why, and no checkpoint holds the diverged weights (the newest one is the last good
+// state). Exit status 3, distinct from a bad input (1) or a usage error (2).
+int report_divergence(const RunFolder& folder, nlohmann::json summary, const NonFiniteError& e) {
+  summary["status"] = "diverged";
+  summary["diverged"] = e.what();
+  folder.write_json("summary.json", summary);
+  std::fprintf(stderr,
+               "nc-experiment: error: %s\nthe run stopped: summary.json says \"diverged\"; no checkpoint holds the "
+               "diverged weights (a lower --lr usually helps)\n",
+               e.what());
+  return 3;
+}
+
+// Loads the newest checkpoint that verifies and returns its state (epoch 0 when there is none yet). A run
+// whose measurements went further than any checkpoint lost its checkpoints: that is an error, not a
+// silent restart that would rewrite metrics.jsonl.
+CheckpointState resume_from_checkpoint(const RunFolder& folder, Network& model, SGD& sgd, TerminalPhaseTracker& tpt,
+                                       int epochs) {
+  const auto lines = folder.read_metrics();
+  const int measured = lines.empty() ? -1 : lines.back().value("epoch", -1);
+  const auto loaded = load_latest_valid_checkpoint(folder.checkpoints(), model, sgd);
+  if (!loaded) {
+    COLLAPSE_CHECK(measured <= 0, "--resume: ", folder.file("metrics.jsonl"), " has measurements up to epoch ",
+                   measured, " but ", folder.checkpoints(), " holds no complete checkpoint; restore it, or start "
+                   "again with --overwrite");
+    std::printf("--resume: no checkpoint yet in %s, starting from epoch 0\n", folder.checkpoints().c_str());
+    return {};
+  }
+  const CheckpointState& st = loaded->state;
+  COLLAPSE_CHECK(st.epoch <= epochs, loaded->dir, ": epoch ", st.epoch, " is beyond the run's ", epochs, " epochs");
+  COLLAPSE_CHECK(st.step == 0 || st.epoch < epochs, loaded->dir, ": a stop inside epoch ", st.epoch + 1,
+                 " of a ", epochs, "-epoch run");
+  tpt.restore(st.tpt_onset, st.first_zero_error);
+  if (st.step == 0) std::printf("resumed from %s (epoch %d)\n", loaded->dir.c_str(), st.epoch);
+  else std::printf("resumed from %s (epoch %d, step %lld)\n", loaded->dir.c_str(), st.epoch + 1,
+                   static_cast<long long>(st.step));
+  return st;
+}
+
+// The run's config.json as it was, with this resume appended to "resumes" (what it ran with: threads,
+// device, machine), after warning about anything that changes the arithmetic.
+nlohmann::json with_resume_record(const RunFolder& folder, const nlohmann::json& now, int from_epoch) {
+  nlohmann::json saved = read_config_file(folder.file("config.json"));
+  const bool resumed_before = saved.contains("resumes") && saved["resumes"].is_array() && !saved["resumes"].empty();
+  warn_if_arithmetic_changed(resumed_before ? saved["resumes"].back() : saved, now);
+  nlohmann::json record = {{"from_epoch", from_epoch}, {"threads", now["threads"]}, {"device", now["device"]},
+                           {"data_root", now["data_root"]}, {"environment", now["environment"]}};
+  if (!saved.contains("resumes") || !saved["resumes"].is_array()) saved["resumes"] = nlohmann::json::array();
+  saved["resumes"].push_back(record);
+  return saved;
+}
+
+// After SIGINT/SIGTERM: the checkpoint is written; says where and how to continue. Exit 128 + signal
+// (130 for Ctrl-C, 143 for SIGTERM), as a shell reports a process the signal ended.
+int report_stop(const RunFolder& folder, const std::string& resume_command, int epoch, int64_t step) {
+  const int signal = stop_signal().load();
+  std::printf("\nstopped by signal %d %s epoch %d%s; checkpoint in %s\nresume with:\n  %s\n", signal,
+              step > 0 ? "inside" : "after", epoch, step > 0 ? (" at step " + std::to_string(step)).c_str() : "",
+              folder.checkpoints().c_str(), resume_command.c_str());
+  std::fflush(stdout);
+  return 128 + signal;
+}
+
+int run(const ExperimentConfig& c, const std::string& resume_command) {
   if (c.threads > 0) omp_set_num_threads(c.threads);
   nlohmann::json config = to_json(c);
   config["environment"] = environment_info();
   std::printf("nc-experiment  seed %llu\n%s\n", static_cast<unsigned long long>(c.seed), config.dump(2).c_str());
   std::fflush(stdout);
+
+  // Locked before any work, so a second process on this folder stops at once; nothing is written in it
+  // until the data, the model and (on --resume) the checkpoint have loaded.
+  RunFolder folder(c.out, c.resume ? FolderUse::resume : c.overwrite ? FolderUse::overwrite : FolderUse::fresh);
 
   const Device device = Device::parse(c.device);
   LoadOptions load;
@@ -203,6 +346,7 @@ int run(const ExperimentConfig& c) {
               static_cast<long long>(data.info.image.height), static_cast<long long>(data.info.image.width));
 
   report_class_counts(data.train_class_counts, config);
+  config["data"] = data_provenance(dataset_info(c.dataset), c.data_root, data.stats);
 
   Generator init_gen = derived_generator(c.seed, /*stream=*/1);
   ModelConfig mc{c.arch, c.depth, c.width, data.info.image.channels, data.info.image.height, data.info.num_classes,
@@ -212,17 +356,12 @@ int run(const ExperimentConfig& c) {
   std::printf("model: %s%d width %g, %lld parameters\n", c.arch.c_str(), c.depth, c.width,
               static_cast<long long>(model->parameter_count()));
 
-  // The data and the model are built before anything is written, so a bad dataset folder or depth leaves
-  // no run folder behind.
-  RunFolder folder(c.out);
-  if (c.resume) warn_if_arithmetic_changed(folder, config);
-  folder.write_json("config.json", config);
-
   SGD sgd(model->parameters(), {c.lr, c.momentum, c.weight_decay, false});
   TrainerOptions topts;
   topts.epochs = c.epochs;
   topts.quiet = c.quiet;
   topts.device = device;
+  topts.stop = &stop_signal();
   Trainer trainer(*model, sgd, MultiStepLR(c.lr, c.lr_milestones), topts);
   TerminalPhaseTracker tpt(c.tpt_accuracy);
 
@@ -235,26 +374,41 @@ int run(const ExperimentConfig& c) {
   DataLoader test_eval(test, LoaderOptions::evaluation(256, true));
 
   int start_epoch = 0;
+  int64_t start_step = 0;  // batches of epoch start_epoch + 1 trained before a stop
   if (c.resume) {
-    if (auto ckpt = latest_checkpoint(folder.checkpoints())) {
-      CheckpointState st = load_checkpoint(*ckpt, *model, sgd);
-      start_epoch = st.epoch;
-      tpt.restore(st.tpt_onset, st.first_zero_error);
-      folder.truncate_metrics(start_epoch);
-      std::printf("resumed from %s (epoch %d)\n", ckpt->c_str(), start_epoch);
-    } else {
-      std::printf("--resume: no checkpoint in %s, starting from scratch\n", folder.checkpoints().c_str());
-    }
+    const CheckpointState resumed = resume_from_checkpoint(folder, *model, sgd, tpt, c.epochs);
+    start_epoch = resumed.epoch, start_step = resumed.step;
+    config = with_resume_record(folder, config, start_epoch);
   }
-  if (start_epoch == 0) folder.truncate_metrics(-1);
+  folder.write_json("config.json", config);
+  // A fresh start (or a resume before anything was checkpointed) measures epoch 0 again; a resume keeps
+  // the measurements up to its checkpoint, even one taken inside epoch 1.
+  const bool fresh_start = start_epoch == 0 && start_step == 0;
+  folder.truncate_metrics(fresh_start ? -1 : start_epoch);
 
   const auto t0 = std::chrono::steady_clock::now();
+  auto last_checkpoint = t0;
+  auto checkpoint = [&](int epoch, int64_t step) {
+    save_checkpoint(folder.checkpoints(), *model, sgd,
+                    {epoch, tpt.onset_epoch(), tpt.first_zero_error_epoch(), {}, step}, c.keep_checkpoints);
+    last_checkpoint = std::chrono::steady_clock::now();
+  };
+  // Between measurements: every --checkpoint-every epochs, or (0) when 5 minutes have passed since the last.
+  auto checkpoint_due = [&](int epoch) {
+    if (c.checkpoint_every > 0) return epoch % c.checkpoint_every == 0;
+    return std::chrono::steady_clock::now() - last_checkpoint > std::chrono::minutes(5);
+  };
   auto measure = [&](int epoch, double lr) {
     nc::AnalysisOptions ao;
     ao.device = device;
     ao.weight_decay_term = nc::weight_decay_term(*model, c.weight_decay);
     if (c.export_features) ao.export_dir = folder.file("features/epoch-" + std::to_string(epoch));
-    nc::CollapseMetrics m = nc::analyze_model(*model, train_eval, &test_eval, ao);
+    nc::CollapseMetrics m;
+    try {
+      m = nc::analyze_model(*model, train_eval, &test_eval, ao);
+    } catch (const NonFiniteError& e) {
+      throw NonFiniteError(detail::concat("training diverged by epoch ", epoch, ": ", e.what()));
+    }
     tpt.observe(epoch, m.train_error);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json line = measurement_line(epoch, lr, m, wall);
@@ -273,32 +427,52 @@ int run(const ExperimentConfig& c) {
                   epoch, m.train_error, *tpt.onset_epoch());
     folder.append_metrics(line);
     if (!c.quiet) print_measurement(epoch, m);
-    save_checkpoint(folder.checkpoints(), *model, sgd,
-                    {epoch, tpt.onset_epoch(), tpt.first_zero_error_epoch(), {}}, c.keep_checkpoints);
-    folder.write_json("summary.json", make_summary(folder.read_metrics(), tpt, c, data.train_class_counts));
+    checkpoint(epoch, 0);
+    nlohmann::json summary = make_summary(folder.read_metrics(), tpt, c, data.train_class_counts);
+    summary["status"] = "running";
+    folder.write_json("summary.json", summary);
   };
   auto is_measured = [&](int e) { return std::binary_search(c.measure_epochs.begin(), c.measure_epochs.end(), e); };
 
-  if (start_epoch == 0 && is_measured(0)) measure(0, c.lr);
-  for (int epoch = start_epoch + 1; epoch <= c.epochs; ++epoch) {
-    // The second trained epoch when there is one: the first also pays one-time setup (primitive creation).
-    const bool profiling = c.profile && epoch == std::min(start_epoch + 2, c.epochs);
-    if (profiling) {
-      profile::reset();
-      profile::enable(true);
+  const int first_decay = c.lr_milestones.empty() ? c.epochs : *std::min_element(c.lr_milestones.begin(),
+                                                                                   c.lr_milestones.end());
+  try {
+    if (fresh_start && is_measured(0)) measure(0, c.lr);
+    for (int epoch = start_epoch + 1; epoch <= c.epochs; ++epoch) {
+      if (epoch == first_decay + 1 && !tpt.in_terminal_phase())
+        std::printf("warning: epoch %d: the learning rate decays before the terminal phase began (no measured epoch "
+                    "reached train accuracy %.4g): the collapse happens mostly at the initial rate, so this run's "
+                    "terminal phase will say little (summary.json: lr_decayed_before_tpt); give more epochs or later "
+                    "--lr-milestones\n",
+                    epoch, c.tpt_accuracy);
+      // The second trained epoch when there is one: the first also pays one-time setup (primitive creation).
+      const bool profiling = c.profile && epoch == std::min(start_epoch + 2, c.epochs);
+      if (profiling) {
+        profile::reset();
+        profile::enable(true);
+      }
+      EpochResult r = trainer.train_epoch(epoch, train_loader, epoch == start_epoch + 1 ? start_step : 0);
+      if (profiling) {
+        profile::enable(false);
+        const int steps = static_cast<int>(std::max<int64_t>(1, r.images / c.batch_size));
+        std::printf("epoch %d, %d training steps: ", epoch, steps);
+        profile::print_report(stdout, profile::snapshot(), steps, 1000.0 * r.seconds / steps);
+      }
+      if (r.stopped) {
+        checkpoint(epoch - 1, r.steps_done);
+        return report_stop(folder, resume_command, epoch, r.steps_done);
+      }
+      if (is_measured(epoch)) measure(epoch, r.lr);
+      else if (checkpoint_due(epoch) || stop_signal().load() != 0) checkpoint(epoch, 0);
+      if (stop_signal().load() != 0) return report_stop(folder, resume_command, epoch, 0);
     }
-    EpochResult r = trainer.train_epoch(epoch, train_loader);
-    if (profiling) {
-      profile::enable(false);
-      const int steps = static_cast<int>(std::max<int64_t>(1, r.images / c.batch_size));
-      std::printf("epoch %d, %d training steps: ", epoch, steps);
-      profile::print_report(stdout, profile::snapshot(), steps, 1000.0 * r.seconds / steps);
-    }
-    if (is_measured(epoch)) measure(epoch, r.lr);
+  } catch (const NonFiniteError& e) {
+    return report_divergence(folder, make_summary(folder.read_metrics(), tpt, c, data.train_class_counts), e);
   }
 
   const auto lines = folder.read_metrics();
-  const nlohmann::json summary = make_summary(lines, tpt, c, data.train_class_counts);
+  nlohmann::json summary = make_summary(lines, tpt, c, data.train_class_counts);
+  summary["status"] = "finished";
   folder.write_json("summary.json", summary);
   // The final last-layer geometry itself (Fig. 1 of the paper): the cosine matrices NC2 summarises.
   nlohmann::json geometry = nc::class_geometry(*model, train_eval, device);
@@ -316,7 +490,7 @@ int run(const ExperimentConfig& c) {
     std::printf("plots: skipped (no Python with matplotlib; install python3-matplotlib and run %s %s)\n",
                 plot_script.c_str(), c.out.c_str());
   } else {
-    const std::string cmd = py + " " + plot_script.string() + " " + c.out;
+    const std::string cmd = py + " " + shell_quote(plot_script.string()) + " " + shell_quote(c.out);
     std::printf("plots: %s\n", std::system(cmd.c_str()) == 0 ? (c.out + "/plots/").c_str() : "plotting failed");
   }
   std::printf("results: %s/\n", c.out.c_str());
@@ -331,13 +505,17 @@ int main(int argc, char** argv) {
   try {
     config = parse_args(argc, argv, app);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 2;  // --help is not an error; every usage error exits 2
   } catch (const std::exception& e) {
     std::fprintf(stderr, "nc-experiment: %s\n", e.what());
     return 2;
   }
+  install_stop_handlers();
   try {
-    return run(config);
+    return run(config, resume_command(argc, argv));
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "nc-experiment: error: out of memory (a smaller --batch-size, --width or subset needs less)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "nc-experiment: error: %s\n", e.what());
     return 1;

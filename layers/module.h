@@ -12,11 +12,12 @@
 #include <vector>
 
 #include "autograd/variable.h"
+#include "core/safetensors.h"
 
 namespace collapse {
 
 class Module;
-using StateDict = std::vector<std::pair<std::string, Tensor>>;  // in registration order
+using StateDict = NamedTensors;  // in registration order: what a checkpoint file holds
 // Called after forward with (module, input, output).
 using ForwardHook = std::function<void(Module&, const Variable&, const Variable&)>;
 

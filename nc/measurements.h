@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/registration.h"
 #include "data/data_loader.h"
 #include "layers/models/network.h"
 #include "nc/metrics.h"

@@ -109,10 +109,6 @@ Eigen::MatrixXd classifier_matrix(RealPointer weights, int64_t num_classes, int6
   });
 }
 
-bool reached_terminal_phase(double train_error, double accuracy_threshold) {
-  return 1.0 - train_error >= accuracy_threshold - 1e-12;
-}
-
 nlohmann::json to_json(const CollapseMetrics& m) {
   nlohmann::json j;
   to_json(j, m);

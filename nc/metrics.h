@@ -50,9 +50,6 @@ CollapseMetrics compute_metrics(const ClassMeans& means, const FeaturePassTotals
 // W (C × p, row-major, float or double) as the double matrix compute_metrics takes.
 Eigen::MatrixXd classifier_matrix(RealPointer weights, int64_t num_classes, int64_t dim);
 
-// The terminal phase of training starts at the first measured epoch whose train accuracy reaches the
-// threshold (99.9 %, ImageNet 99.6 %). A small slack absorbs the rounding of errors/count.
-bool reached_terminal_phase(double train_error, double accuracy_threshold = 0.999);
 
 // JSON: every key always present (docs/metrics.md). NaN and absent values are written as null.
 nlohmann::json to_json(const CollapseMetrics& metrics);

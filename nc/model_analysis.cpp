@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "nc/collapse_analyzer.h"
+#include "nc/finite_values.h"
 #include "nc/npy.h"
 
 namespace collapse::nc {
@@ -18,12 +19,26 @@ void collect_features(Network& model, DataLoader& loader, Device device, const F
   });
   loader.start_epoch(0);
   Batch batch;
+  int64_t seen = 0;
   try {
     while (loader.next(batch)) {
       model(Variable(batch.images.to(device)));
       COLLAPSE_CHECK(features.defined() && features.dim() == 2, "analyze: the classifier's input is not [N, p] (",
                      features.str(), ")");
-      sink(features.to(Device::cpu()).contiguous(), batch.labels, logits.to(Device::cpu()).contiguous());
+      Tensor host_features = features.to(Device::cpu()).contiguous();
+      Tensor host_logits = logits.to(Device::cpu()).contiguous();
+      // Metrics of non-finite features would be numbers with no meaning (NC4 of all-NaN logits reads 0).
+      const std::pair<const char*, const Tensor*> checked[] = {{"last-layer feature", &host_features},
+                                                               {"logit", &host_logits}};
+      for (const auto& [what, values] : checked)
+        if (const int64_t bad = first_non_finite(*values); bad >= 0) {
+          const int64_t width = values->size(1);
+          throw NonFiniteError(detail::concat("analysis: the ", what, " ", bad % width, " of example ",
+                                              seen + bad / width, " is ", values->data<float>()[bad],
+                                              " (the model has diverged)"));
+        }
+      seen += host_features.size(0);
+      sink(host_features, batch.labels, host_logits);
       features = logits = Tensor();
     }
   } catch (...) {

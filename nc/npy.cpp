@@ -59,8 +59,10 @@ std::string shape_to_python(const std::vector<int64_t>& shape) {
 // We accept what NumPy's own reader accepts in practice: either quote style, any whitespace, trailing
 // commas, keys in any order, and Python 2's "3L" integers from old files.
 struct NpyHeader {
-  NpyDType dtype;
+  NpyDType dtype;  // in memory; float16 files are widened to float32 on reading
   std::vector<int64_t> shape;
+  bool fortran_order = false;  // column-major on disk: reordered to row-major on reading
+  bool float16 = false;
 };
 
 class HeaderParser {
@@ -94,8 +96,8 @@ class HeaderParser {
     if (!descr) fail("the header has no 'descr'");
     if (!fortran_order) fail("the header has no 'fortran_order'");
     if (!shape) fail("the header has no 'shape'");
-    if (*fortran_order) fail("fortran_order is True; only C-order arrays are supported");
-    return {dtype_from_descr(*descr), *shape};
+    const bool half = descr->size() == 3 && (descr->front() == '<' || descr->front() == '=') && descr->substr(1) == "f2";
+    return {half ? NpyDType::f32 : dtype_from_descr(*descr), *shape, *fortran_order, half};
   }
 
  private:
@@ -161,7 +163,7 @@ class HeaderParser {
     if (body == "i4") return NpyDType::i32;
     if (body == "i8") return NpyDType::i64;
     if (body == "u1") return NpyDType::u8;
-    fail("unsupported dtype '" + descr + "' (supported: <f4, <f8, <i4, <i8, |u1)");
+    fail("unsupported dtype '" + descr + "' (supported: <f2, <f4, <f8, <i4, <i8, |u1)");
   }
 
   const std::string& path_;
@@ -180,6 +182,56 @@ NpyArray::Values read_values(std::istream& in, int64_t count) {
   std::vector<T> values(static_cast<size_t>(count));
   in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(values.size() * sizeof(T)));
   return values;
+}
+
+// IEEE 754 binary16 to binary32, exactly (subnormals, infinities and NaN included).
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  uint32_t bits;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);  // inf, NaN
+  } else if (exponent == 0) {
+    if (mantissa == 0) {
+      bits = sign;  // +-0
+    } else {        // subnormal: normalise
+      int shift = 0;
+      while ((mantissa & 0x400u) == 0) mantissa <<= 1, ++shift;
+      bits = sign | ((127 - 15 - shift + 1) << 23) | ((mantissa & 0x3ffu) << 13);
+    }
+  } else {
+    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+NpyArray::Values read_float16_values(std::istream& in, int64_t count) {
+  std::vector<uint16_t> halves(static_cast<size_t>(count));
+  in.read(reinterpret_cast<char*>(halves.data()), static_cast<std::streamsize>(halves.size() * sizeof(uint16_t)));
+  std::vector<float> values(halves.size());
+  for (size_t i = 0; i < halves.size(); ++i) values[i] = half_to_float(halves[i]);
+  return values;
+}
+
+// Column-major values (NumPy's fortran_order, e.g. a transposed array saved as is) in row-major order.
+template <class T>
+std::vector<T> fortran_to_c_order(const std::vector<T>& column_major, const std::vector<int64_t>& shape) {
+  const size_t dims = shape.size();
+  std::vector<int64_t> fortran_stride(dims, 1), index(dims, 0);
+  for (size_t d = 1; d < dims; ++d) fortran_stride[d] = fortran_stride[d - 1] * shape[d - 1];
+  std::vector<T> row_major(column_major.size());
+  for (size_t i = 0; i < row_major.size(); ++i) {  // i walks row-major order; index is its multi-index
+    int64_t offset = 0;
+    for (size_t d = 0; d < dims; ++d) offset += index[d] * fortran_stride[d];
+    row_major[i] = column_major[static_cast<size_t>(offset)];
+    for (size_t d = dims; d-- > 0;) {
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
+  return row_major;
 }
 
 NpyArray::Values read_values(std::istream& in, NpyDType dtype, int64_t count) {
@@ -302,7 +354,7 @@ NpyArray read_npy(const std::string& path) {
   // The product is checked against the bytes present before anything is allocated, so a corrupt shape
   // cannot ask for terabytes.
   const uint64_t available = file_size - data_offset;
-  const uint64_t itemsize = item_size(header.dtype);
+  const uint64_t itemsize = header.float16 ? 2 : item_size(header.dtype);
   __uint128_t needed = itemsize;
   for (int64_t extent : header.shape) needed *= static_cast<uint64_t>(extent);
   COLLAPSE_CHECK(needed <= available, "npy file '", path, "': truncated data: shape ", shape_to_python(header.shape),
@@ -312,8 +364,10 @@ NpyArray read_npy(const std::string& path) {
                  " unexpected bytes after the data of shape ", shape_to_python(header.shape));
 
   const auto count = static_cast<int64_t>(needed / itemsize);
-  NpyArray::Values values = read_values(in, header.dtype, count);
+  NpyArray::Values values = header.float16 ? read_float16_values(in, count) : read_values(in, header.dtype, count);
   COLLAPSE_CHECK(in.good() || count == 0, "npy file '", path, "': read error");
+  if (header.fortran_order && header.shape.size() > 1)
+    values = std::visit([&](const auto& v) -> NpyArray::Values { return fortran_to_c_order(v, header.shape); }, values);
   return NpyArray(path, header.shape, std::move(values));
 }
 

@@ -6,17 +6,29 @@
 
 #include "core/error.h"
 #include "nc/collapse_analyzer.h"
+#include "nc/finite_values.h"
 #include "nc/linear_classifier.h"
 #include "nc/npy.h"
 
 namespace collapse::nc {
 namespace {
 
+// The array's values, which must be finite: metrics of a NaN are not numbers anyone should read.
 RealPointer real_values(const NpyArray& array, const char* what) {
-  if (array.holds<float>()) return array.values<float>().data();
-  if (array.holds<double>()) return array.values<double>().data();
-  COLLAPSE_FAIL("npy file '", array.path(), "': ", what, " must be float32 or float64, the file holds ",
-                npy_dtype_name(array.dtype()));
+  COLLAPSE_CHECK(array.holds<float>() || array.holds<double>(), "npy file '", array.path(), "': ", what,
+                 " must be float32 or float64, the file holds ", npy_dtype_name(array.dtype()));
+  const RealPointer values = array.holds<float>() ? RealPointer(array.values<float>().data())
+                                                  : RealPointer(array.values<double>().data());
+  const int64_t count = array.numel();
+  if (const int64_t bad = first_non_finite(values, count); bad >= 0) {
+    const int64_t row_width = array.ndim() == 2 ? array.shape()[1] : count;
+    const double value = values.visit([&](const auto* v) { return static_cast<double>(v[bad]); });
+    COLLAPSE_FAIL("npy file '", array.path(), "': ", what, ": ", value, " at index ", bad,
+                  array.ndim() == 2 ? detail::concat(" (row ", bad / row_width, ", column ", bad % row_width, ")")
+                                            : std::string(),
+                  "; the analysis needs finite values");
+  }
+  return values;
 }
 
 RealPointer row_offset(RealPointer rows, int64_t offset) {
@@ -59,13 +71,20 @@ CollapseMetrics analyze_npy_files(const NpyAnalysisFiles& files, std::optional<d
   const int64_t C = weights.shape()[0];
   const int64_t p = weights.shape()[1];
   COLLAPSE_CHECK(C >= 2, "npy file '", files.weights, "': need at least 2 classes, the weights have ", C, " rows");
-  const NpyArray bias = read_npy(files.bias);
+  const NpyArray features = read_npy(files.features);
+  // W saved as W.T (p, C) is the usual slip: say so with both shapes rather than "does not match".
+  COLLAPSE_CHECK(!(features.ndim() == 2 && features.shape()[1] != p && features.shape()[1] == C), "npy file '",
+                 files.weights, "': classifier weights of shape ", weights.shape_str(), " look transposed: the features ",
+                 files.features, " have shape ", features.shape_str(), ", so W must be (C, p) = (classes, ",
+                 features.shape()[1], "), as torch.nn.Linear.weight is; save W, not W.T");
+  features.expect_shape({-1, p}, "train features (N, p) with p from the weights");
+  // No bias file: a classifier without bias (nn.Linear(bias=False)), the same as a zero bias.
+  const NpyArray bias = files.bias.empty() ? NpyArray("(no bias)", {C}, std::vector<double>(static_cast<size_t>(C), 0.0))
+                                           : read_npy(files.bias);
   bias.expect_shape({C}, "classifier bias (C,)");
   const LinearClassifier classifier(real_values(weights, "classifier weights"), real_values(bias, "classifier bias"), C,
                                     p);
 
-  const NpyArray features = read_npy(files.features);
-  features.expect_shape({-1, p}, "train features (N, p) with p from the weights");
   const int64_t n = features.shape()[0];
   const RealPointer h = real_values(features, "train features");
   const std::vector<int64_t> labels = read_labels(files.labels, n, C, "train labels (N,)");

@@ -12,7 +12,7 @@ struct NpyAnalysisFiles {
   std::string features;  // (N, p) float32 or float64
   std::string labels;    // (N,) int32, int64 or uint8, values in [0, C)
   std::string weights;   // (C, p) float32 or float64: the final Linear's weight
-  std::string bias;      // (C,)
+  std::string bias;      // (C,); empty: no bias (zeros)
   // Either both or neither.
   std::string test_features;  // (T, p)
   std::string test_labels;    // (T,)

@@ -37,14 +37,14 @@ void SGD::zero_grad() {
   for (auto& p : params_) p.zero_grad();
 }
 
-StateDict SGD::state_dict() const {
-  StateDict out;
+NamedTensors SGD::state_dict() const {
+  NamedTensors out;
   for (size_t i = 0; i < momentum_.size(); ++i) out.emplace_back("momentum_buffer." + std::to_string(i), momentum_[i]);
   out.emplace_back("step", Tensor::from_vector(std::vector<int64_t>{steps_}, {}));
   return out;
 }
 
-void SGD::load_state_dict(const StateDict& state) {
+void SGD::load_state_dict(const NamedTensors& state) {
   COLLAPSE_CHECK(state.size() == momentum_.size() + 1, "SGD::load_state_dict: ", state.size(), " entries for ",
                  momentum_.size(), " parameters (+ step)");
   for (size_t i = 0; i < momentum_.size(); ++i) {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "autograd/variable.h"
-#include "layers/module.h"
+#include "core/safetensors.h"
 
 namespace collapse {
 
@@ -29,9 +29,9 @@ class SGD {
   const SgdOptions& options() const { return options_; }
   int64_t steps() const { return steps_; }
 
-  // "momentum_buffer.{i}" for the i-th parameter, and "step".
-  StateDict state_dict() const;
-  void load_state_dict(const StateDict& state);
+  // "momentum_buffer.{i}" for the i-th parameter, and "step" (checkpointed with the model's tensors).
+  NamedTensors state_dict() const;
+  void load_state_dict(const NamedTensors& state);
 
  private:
   std::vector<Variable> params_;

@@ -132,6 +132,24 @@ TEST(DataIdx, TruncatedGzipStreamIsAnError) {
   expect_error([&] { read_idx_ubyte(dir / "cut.gz", 3); }, {"cut.gz", "truncated compressed data"});
 }
 
+// Crafted headers (issue 15): dimensions whose product overflows, and a small gzip file that inflates far
+// beyond what its header promises. Both end in an error naming the file, before any large allocation.
+TEST(DataIdx, OverflowingDimensionsAreAnError) {
+  TempDir dir;
+  write_file(dir / "huge", idx_file({0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, Bytes(16, 0)));
+  expect_error([&] { read_idx_ubyte(dir / "huge", 3); }, {"huge", "size overflows"});
+}
+
+TEST(DataIdx, GzipBombStopsAtTheSizeTheHeaderPromises) {
+  TempDir dir;
+  Bytes bomb = idx_images(2, 4, 4);   // promises 32 bytes of pixels
+  bomb.resize(bomb.size() + (64u << 20), 0);  // then 64 MiB of zeros: about 64 KiB once gzipped
+  const Bytes gz = gzip(bomb);
+  ASSERT_LT(gz.size(), 1u << 20);
+  write_file(dir / "bomb.gz", gz);
+  expect_error([&] { read_idx_ubyte(dir / "bomb.gz", 3); }, {"bomb.gz", "inflates to more than 48 bytes"});
+}
+
 TEST(DataIdx, LabelOutOfRangeIsNamed) {
   TempDir dir;
   write_file(dir / "img", idx_images(3, 2, 2));

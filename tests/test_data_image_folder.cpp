@@ -9,6 +9,7 @@
 
 #include "data/bilinear_resize.h"
 #include "data/channel_stats.h"
+#include "data/image_decode.h"
 #include "data/image_folder.h"
 #include "data/image_folder_dataset.h"
 #include "data/normalized_dataset.h"
@@ -161,6 +162,17 @@ TEST(DataImageFolder, UndecodableFileIsNamedOrSkipped) {
   const ImageFolderDataset lazy(lazy_index, ChannelStats{{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}});
   std::vector<float> out(224 * 224 * 3);
   expect_error([&] { lazy.write_example(0, out.data()); }, {"broken.JPEG"});
+}
+
+// A tiny file whose header promises an absurd shape (a 1 x 100,000 strip: resizing its shorter side to 256
+// would make it 25.6 million pixels long) is refused from its header, naming the file and the shape.
+TEST(DataImageFolder, AbsurdImageDimensionsAreRefusedFromTheHeader) {
+  TempDir root;
+  write_png(root / "strip.png", 1, 100000, 1, Bytes(100000, 7));
+  ASSERT_LT(fs::file_size(root / "strip.png"), 4000u);
+  std::vector<uint8_t> out(224 * 224 * 3);
+  expect_error([&] { decode_resize_center_crop(root / "strip.png", ResizeCrop{}, out.data()); },
+               {"strip.png", "1x100000 pixels is beyond what this reader accepts"});
 }
 
 TEST(DataImageFolder, FlatValidationFolderIsExplained) {

@@ -133,5 +133,17 @@ TEST(DataSvhn, WrongDataSizeInsideAMatrixIsAnError) {
   expect_error([&] { read_mat_v5(dir / "dims.mat"); }, {"dims.mat", "variable 'X' holds 6144 bytes"});
 }
 
+// Issue 15's crash: dimensions whose product overflows used to pass the size check after wrapping, and the
+// reader then wrote through a null pointer. Now the product is checked, in both storage forms.
+TEST(DataSvhn, OverflowingDimensionsAreAnError) {
+  TempDir dir;
+  MatArray x = svhn_x(2);
+  x.dims = {2147483647, 2147483647, 3, 2147483647};
+  for (bool compressed : {false, true}) {
+    write_file(dir / "overflow.mat", mat_v5_file({x, svhn_y({1, 2})}, compressed));
+    expect_error([&] { read_svhn_mat(dir / "overflow.mat"); }, {"overflow.mat", "dimensions of 'X'", "size overflows"});
+  }
+}
+
 }  // namespace
 }  // namespace collapse

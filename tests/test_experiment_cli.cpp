@@ -2,10 +2,18 @@
 // simulated kill giving the same measurements as the uninterrupted run.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "backends/device_query.h"
 
 namespace fs = std::filesystem;
 
@@ -36,6 +44,20 @@ const std::string kTinyRun = "--dataset mnist --data-root " + kData +
                              " --arch resnet --depth 18 --width 0.125 --per-class 10 --test-per-class 10"
                              " --epochs 20 --batch-size 20 --lr 0.05 --lr-milestones 15,18"
                              " --measure-epochs 0,5,10,20 --quiet";
+// Shorter still, for the run-folder checks: 6 epochs of 5 steps.
+// (without --epochs and --lr, which some tests change: a flag given twice is a usage error)
+const std::string kShortRunBase = "--dataset mnist --data-root " + kData +
+                                  " --arch resnet --depth 18 --width 0.125 --per-class 10 --test-per-class 10"
+                                  " --batch-size 20 --lr-milestones 4,5 --measure-epochs 0,3,6"
+                                  " --checkpoint-every 1 --quiet";
+const std::string kShortRun = kShortRunBase + " --epochs 6 --lr 0.05";
+
+// The measurements without their wall-clock time, which differs between two runs of the same command.
+std::vector<nlohmann::json> results(const fs::path& dir) {
+  auto lines = metric_lines(dir);
+  for (auto& l : lines) l.erase("wall_seconds");
+  return lines;
+}
 }  // namespace
 
 TEST(ExperimentCli, UnknownFlagAndBadValuesFailBeforeAnyWork) {
@@ -54,7 +76,134 @@ TEST(ExperimentCli, UnknownFlagAndBadValuesFailBeforeAnyWork) {
   EXPECT_NE(slurp(log).find("--image-size: only for imagenet"), std::string::npos) << slurp(log);
   EXPECT_NE(run("--dataset imagenet --image-size 8 --out " + dir.string(), log), 0);
   EXPECT_NE(slurp(log).find("--image-size: must be in [16, 1024]"), std::string::npos) << slurp(log);
+  // Values that used to be taken silently (a negative count or seed became a default or 2^64 - 1).
+  for (const std::string flag : {"--per-class -5", "--test-per-class -1", "--weight-decay -1", "--threads -3",
+                                 "--seed -1", "--seed 0x10", "--width 1000", "--width 0", "--lr inf", "--lr nan",
+                                 "--epochs 0", "--batch-size 0", "--checkpoint-every -2"}) {
+    EXPECT_EQ(run(flag + " --out " + dir.string(), log), 2) << flag << "\n" << slurp(log);
+    const std::string name = flag.substr(0, flag.find(' '));
+    EXPECT_NE(slurp(log).find(name), std::string::npos) << flag << ": the message names the flag\n" << slurp(log);
+  }
+  EXPECT_EQ(run("--resume --overwrite --out " + dir.string(), log), 2) << slurp(log);
+  if (!collapse::cuda_device_available()) {
+    EXPECT_EQ(run("--device cuda --out " + dir.string(), log), 2) << slurp(log);
+    EXPECT_NE(slurp(log).find("no CUDA device found"), std::string::npos) << slurp(log);
+  }
   EXPECT_FALSE(fs::exists(dir / "config.json"));  // nothing was started
+}
+
+TEST(ExperimentCli, RunFolderIsNeverReusedByAccidentAndResumeKeepsTheRunsSettings) {
+  if (!fs::exists(kData + "/mnist")) GTEST_SKIP() << "no " << kData << "/mnist";
+  const fs::path dir = fs::temp_directory_path() / "collapse_cli_folder";
+  fs::remove_all(dir);
+  const std::string log = dir.string() + ".log";
+  EXPECT_EQ(run(kTinyRun + " --resume --out " + dir.string(), log), 2) << slurp(log);  // nothing to resume
+  EXPECT_NE(slurp(log).find("holds no run"), std::string::npos) << slurp(log);
+  ASSERT_EQ(run(kShortRun + " --out " + dir.string(), log), 0) << slurp(log);
+  const std::string metrics = slurp(dir / "metrics.jsonl");
+  const auto first_results = results(dir);
+
+  EXPECT_NE(run(kShortRun + " --out " + dir.string(), log), 0);  // a second run into the same folder
+  EXPECT_NE(slurp(log).find("already holds a run"), std::string::npos) << slurp(log);
+  EXPECT_EQ(slurp(dir / "metrics.jsonl"), metrics) << "the first run's results were touched";
+
+  // --resume with a flag that would change the results: an error listing it; nothing is written.
+  EXPECT_EQ(run(kShortRunBase + " --epochs 9 --lr 0.1 --resume --out " + dir.string(), log), 2) << slurp(log);
+  EXPECT_NE(slurp(log).find("--epochs 9 (the run has 6)"), std::string::npos) << slurp(log);
+  EXPECT_NE(slurp(log).find("--lr 0.1 (the run has 0.05)"), std::string::npos) << slurp(log);
+  EXPECT_EQ(slurp(dir / "metrics.jsonl"), metrics);
+
+  // --resume alone takes every setting from config.json (the defaults would be Fashion-MNIST, 350 epochs),
+  // and records the resume with its thread count.
+  ASSERT_EQ(run("--resume --threads 1 --quiet --out " + dir.string(), log), 0) << slurp(log);
+  auto config = nlohmann::json::parse(slurp(dir / "config.json"));
+  EXPECT_EQ(config["dataset"], "mnist");
+  EXPECT_EQ(config["epochs"], 6);
+  ASSERT_EQ(config["resumes"].size(), 1u) << config.dump(2);
+  EXPECT_EQ(config["resumes"][0]["from_epoch"], 6);
+  EXPECT_EQ(config["resumes"][0]["threads"], 1);
+  EXPECT_EQ(slurp(dir / "metrics.jsonl"), metrics) << "a finished run resumed must stay as it was";
+
+  // A run whose checkpoints are gone is not restarted silently over its metrics.
+  fs::remove_all(dir / "checkpoints");
+  EXPECT_EQ(run("--resume --out " + dir.string(), log), 1) << slurp(log);
+  EXPECT_NE(slurp(log).find("holds no complete checkpoint"), std::string::npos) << slurp(log);
+  EXPECT_EQ(slurp(dir / "metrics.jsonl"), metrics);
+
+  // --overwrite starts again, deleting only what a run writes.
+  std::ofstream(dir / "notes.txt") << "mine";
+  ASSERT_EQ(run(kShortRun + " --overwrite --out " + dir.string(), log), 0) << slurp(log);
+  EXPECT_EQ(results(dir), first_results);  // same seed, same results
+  EXPECT_EQ(slurp(dir / "notes.txt"), "mine");
+  EXPECT_FALSE(nlohmann::json::parse(slurp(dir / "config.json")).contains("resumes"));
+
+  // A second process on a folder in use fails at once, naming the holder.
+  const int fd = ::open((dir / ".lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  EXPECT_EQ(run("--resume --out " + dir.string(), log), 1) << slurp(log);
+  EXPECT_NE(slurp(log).find("another process is running in this folder"), std::string::npos) << slurp(log);
+  ::close(fd);
+  fs::remove_all(dir);
+}
+
+TEST(ExperimentCli, DivergenceStopsTheRunWithStatusDivergedAndNoCheckpointOfIt) {
+  if (!fs::exists(kData + "/mnist")) GTEST_SKIP() << "no " << kData << "/mnist";
+  const fs::path dir = fs::temp_directory_path() / "collapse_cli_diverged";
+  fs::remove_all(dir);
+  const std::string log = dir.string() + ".log";
+  EXPECT_EQ(run(kShortRunBase + " --epochs 6 --lr 1e6 --out " + dir.string(), log), 3) << slurp(log);
+  const std::string out = slurp(log);
+  EXPECT_NE(out.find("training diverged"), std::string::npos) << out;
+  const auto summary = nlohmann::json::parse(slurp(dir / "summary.json"));
+  EXPECT_EQ(summary["status"], "diverged");
+  EXPECT_NE(summary["diverged"].get<std::string>().find("diverged"), std::string::npos);
+  // Nothing from the epoch where it diverged, or later, was measured or checkpointed.
+  const std::string why = summary["diverged"].get<std::string>();
+  const auto at = why.find("epoch ");
+  ASSERT_NE(at, std::string::npos) << why;
+  const int diverged_epoch = std::stoi(why.substr(at + 6));
+  for (const auto& entry : fs::directory_iterator(dir / "checkpoints"))
+    EXPECT_LT(std::stoi(entry.path().filename().string().substr(6, 4)), diverged_epoch) << entry.path();
+  for (const auto& line : metric_lines(dir)) EXPECT_LT(line["epoch"].get<int>(), diverged_epoch) << line.dump();
+  fs::remove_all(dir);
+}
+
+TEST(ExperimentCli, SigtermStopsAtAStepWritesACheckpointAndTheResumeMatches) {
+  if (!fs::exists(kData + "/mnist")) GTEST_SKIP() << "no " << kData << "/mnist";
+  const fs::path whole = fs::temp_directory_path() / "collapse_cli_whole", stopped = fs::temp_directory_path() / "collapse_cli_stopped";
+  fs::remove_all(whole);
+  fs::remove_all(stopped);
+  const std::string log = stopped.string() + ".log";
+  ASSERT_EQ(run(kShortRun + " --out " + whole.string(), log), 0) << slurp(log);
+
+  // The same run, sent SIGTERM once its first measurement is written (it is training then).
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::freopen(log.c_str(), "w", stdout);
+    ::setenv("OMP_NUM_THREADS", "1", 1);
+    const std::string cmd = "exec " + kBinary + " " + kShortRun + " --out " + stopped.string();
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (int i = 0; i < 600 && !fs::exists(stopped / "metrics.jsonl"); ++i) ::usleep(50'000);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << slurp(log);
+  EXPECT_EQ(WEXITSTATUS(status), 143) << slurp(log);
+  const std::string out = slurp(log);
+  const auto at = out.find("resume with:\n  ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const std::string command = out.substr(at + 15, out.find('\n', at + 15) - (at + 15));
+  EXPECT_NE(command.find("--resume"), std::string::npos) << command;
+  ASSERT_EQ(std::system(("OMP_NUM_THREADS=1 " + command + " > " + log + " 2>&1").c_str()), 0) << slurp(log);
+  const auto a = results(whole), b = results(stopped);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "measurement " << i << " differs after the stop and resume";
+  fs::remove_all(whole);
+  fs::remove_all(stopped);
 }
 
 TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
@@ -70,6 +219,17 @@ TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
   EXPECT_TRUE(config.contains("environment"));
   const std::string isa = config["environment"]["onednn_cpu_isa"].get<std::string>();
   EXPECT_FALSE(isa.empty() || isa == "unknown") << isa;
+  // Provenance: the folder read, its files with sizes and checksums, the normalisation used.
+  const auto& data = config["data"];
+  EXPECT_NE(data["dir"].get<std::string>().find("mnist"), std::string::npos) << data.dump(2);
+  ASSERT_FALSE(data["files"].empty()) << data.dump(2);
+  for (const auto& f : data["files"]) {
+    EXPECT_GT(f["bytes"].get<int64_t>(), 0) << f.dump();
+    EXPECT_EQ(f["crc32"].get<std::string>().size(), 8u) << f.dump();
+  }
+  ASSERT_EQ(data["normalisation"]["mean"].size(), 1u);
+  EXPECT_GT(data["normalisation"]["std"][0].get<double>(), 0.1);
+  EXPECT_EQ(config["checkpoint_every"], 0);
   const auto lines = metric_lines(dir);
   ASSERT_EQ(lines.size(), 4u);
   for (const char* key : {"epoch", "lr", "train_error", "test_error", "train_loss", "nc1", "nc1_trace",
@@ -105,6 +265,7 @@ TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
   fs::copy(dir, killed, fs::copy_options::recursive);
   fs::remove_all(killed / "checkpoints" / "epoch-0020");
   ASSERT_EQ(run(kTinyRun + " --keep-checkpoints --out " + dir.string() + "_keep", log), 0) << slurp(log);
+  fs::remove_all(killed / "checkpoints" / "epoch-0010");  // kept as the previous one: take --keep-checkpoints' copy
   fs::copy(fs::path(dir.string() + "_keep") / "checkpoints" / "epoch-0010", killed / "checkpoints" / "epoch-0010",
            fs::copy_options::recursive);
   {

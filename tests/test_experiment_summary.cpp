@@ -77,5 +77,44 @@ TEST(ExperimentSummary, OneErrorInAThousandIsStillTerminalPhase) {
   EXPECT_FALSE(below_tpt_threshold(0.0, 0.999));
 }
 
+// A 30-epoch run whose schedule divided the rate at 10 and 20 and reached the TPT only at 25: flagged,
+// because the collapse the paper shows happens at the initial rate (a run like this read "NC1 1.0x lower").
+TEST(ExperimentSummary, LearningRateDecayBeforeTheTerminalPhaseIsFlagged) {
+  ExperimentConfig c = config();
+  c.epochs = 30;
+  c.lr_milestones = {10, 20};
+  MeasuredRun late;
+  late.add(0, 0.9, 2.3, 1.0);
+  EXPECT_FALSE(make_summary(late.lines, late.tpt, c, {})["lr_decayed_before_tpt"].get<bool>());  // not past it yet
+  late.add(15, 0.05, 0.2, 0.5);
+  EXPECT_TRUE(make_summary(late.lines, late.tpt, c, {})["lr_decayed_before_tpt"].get<bool>());
+  late.add(25, 0.0, 0.01, 0.2);
+  late.add(30, 0.0, 0.01, 0.19);
+  EXPECT_TRUE(make_summary(late.lines, late.tpt, c, {})["lr_decayed_before_tpt"].get<bool>());
+
+  MeasuredRun early;
+  early.add(0, 0.9, 2.3, 1.0);
+  early.add(8, 0.0, 0.01, 0.2);
+  early.add(30, 0.0, 0.001, 0.02);
+  EXPECT_FALSE(make_summary(early.lines, early.tpt, c, {})["lr_decayed_before_tpt"].get<bool>());
+
+  EXPECT_FALSE(lr_decayed_before_tpt({10, 20}, std::nullopt, 10));  // not past the decay yet
+  EXPECT_TRUE(lr_decayed_before_tpt({10, 20}, std::nullopt, 11));
+  EXPECT_FALSE(lr_decayed_before_tpt({10, 20}, 10, 30));            // onset measured at the last full-rate epoch
+  EXPECT_TRUE(lr_decayed_before_tpt({20, 10}, 11, 30));             // milestones in any order
+  EXPECT_FALSE(lr_decayed_before_tpt({}, std::nullopt, 30));        // no decay at all
+}
+
+// The one terminal-phase rule (TerminalPhaseTracker::accurate_enough), with its rounding slack.
+TEST(ExperimentSummary, TerminalPhaseThreshold) {
+  const TerminalPhaseTracker paper(0.999), imagenet(0.996);
+  EXPECT_TRUE(paper.accurate_enough(0.0));
+  EXPECT_TRUE(paper.accurate_enough(0.001));       // 99.9 % exactly
+  EXPECT_TRUE(paper.accurate_enough(5.0 / 5000));  // as computed from counts
+  EXPECT_FALSE(paper.accurate_enough(6.0 / 5000));
+  EXPECT_TRUE(imagenet.accurate_enough(0.004));
+  EXPECT_FALSE(imagenet.accurate_enough(0.0041));
+}
+
 }  // namespace
 }  // namespace collapse::experiment

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <memory>
 
+#include "layers/models/network.h"
 #include "nc/measurements.h"
 #include "nc/weight_norms.h"
 #include "optim/trainer.h"

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "nc/npy.h"
 #include "nc/npy_analysis.h"
@@ -147,6 +148,36 @@ TEST_F(NcCli, LibraryReportsBadInputsByFile) {
   files = files_;
   files.test_labels.clear();
   expect_error(files, "given together");
+
+  // One NaN or infinity anywhere is refused with its place, never turned into metrics (argmax over NaN
+  // logits picks class 0, so NC4 would read 0).
+  files = files_;
+  files.features = file("nan_features.npy");
+  std::vector<float> with_nan = train_.features_f32();
+  with_nan[2 * p + 5] = std::numeric_limits<float>::quiet_NaN();
+  write_npy(files.features, with_nan, {train_.size(), p});
+  expect_error(files, "nan_features.npy': train features: nan at index " + std::to_string(2 * p + 5) +
+                          " (row 2, column 5)");
+  files = files_;
+  files.bias = file("inf_bias.npy");
+  write_npy(files.bias, std::vector<double>{0, 1, std::numeric_limits<double>::infinity(), 0}, {C});
+  expect_error(files, "inf_bias.npy': classifier bias: inf at index 2");
+
+  // W saved transposed, (p, C): the error gives both shapes and what to save instead.
+  files = files_;
+  files.weights = file("transposed.npy");
+  const testing::RowMajorMatrix wt = classifier_.weights.transpose();
+  write_npy(files.weights, wt.data(), {p, C});
+  expect_error(files, "transposed.npy': classifier weights of shape (8, 4) look transposed");
+}
+
+TEST_F(NcCli, NoBiasIsAZeroBias) {
+  const std::string zeros = file("zero_bias.npy");
+  write_npy(zeros, std::vector<double>(C, 0.0), {C});
+  NpyAnalysisFiles with_zeros = files_, without = files_;
+  with_zeros.bias = zeros;
+  without.bias.clear();
+  EXPECT_EQ(to_json(analyze_npy_files(without)), to_json(analyze_npy_files(with_zeros)));
 }
 
 TEST_F(NcCli, BinaryWritesTheSameJson) {

@@ -302,14 +302,5 @@ TEST(NcMetricsJson, DocumentationListsEveryKey) {
 }
 #endif
 
-TEST(NcMetricsJson, TerminalPhaseThreshold) {
-  EXPECT_TRUE(reached_terminal_phase(0.0));
-  EXPECT_TRUE(reached_terminal_phase(0.001));       // 99.9 % exactly
-  EXPECT_TRUE(reached_terminal_phase(5.0 / 5000));  // as computed from counts
-  EXPECT_FALSE(reached_terminal_phase(6.0 / 5000));
-  EXPECT_TRUE(reached_terminal_phase(0.004, 0.996));  // ImageNet
-  EXPECT_FALSE(reached_terminal_phase(0.0041, 0.996));
-}
-
 }  // namespace
 }  // namespace collapse::nc

@@ -2,6 +2,8 @@
 // clear error (naming the file) for every kind of unsupported or damaged file.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -138,8 +140,6 @@ TEST_F(NcNpy, MalformedFilesNameTheFileAndTheProblem) {
   expect_read_error(write_raw("magic.npy", ok_dict, four_floats, 1, "\x93NUMPZ"), "wrong magic");
   expect_read_error(write_raw("short.npy", "", "", 1, "\x93NU"), "wrong magic");
   expect_read_error(write_raw("version.npy", ok_dict, four_floats, 4), "unsupported format version 4.0");
-  expect_read_error(write_raw("f2.npy", "{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }", four_floats),
-                    "unsupported dtype '<f2'");
   expect_read_error(write_raw("c8.npy", "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", four_floats),
                     "unsupported dtype '<c8'");
   expect_read_error(write_raw("bool.npy", "{'descr': '|b1', 'fortran_order': False, 'shape': (16,), }", four_floats),
@@ -147,8 +147,6 @@ TEST_F(NcNpy, MalformedFilesNameTheFileAndTheProblem) {
   expect_read_error(
       write_raw("struct.npy", "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (4,), }", four_floats),
       "structured dtypes");
-  expect_read_error(write_raw("fortran.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", four_floats),
-                    "fortran_order is True");
   expect_read_error(write_raw("big.npy", "{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }", four_floats),
                     "big-endian");
   expect_read_error(write_raw("truncated.npy", ok_dict, four_floats.substr(0, 12)), "truncated data");
@@ -162,6 +160,41 @@ TEST_F(NcNpy, MalformedFilesNameTheFileAndTheProblem) {
   std::ofstream(path("cut.npy"), std::ios::binary) << std::string("\x93NUMPY\x01\x00\xff\x00{'descr'", 18);
   expect_read_error(path("cut.npy"), "truncated header");
   expect_read_error(path("does_not_exist.npy"), "cannot open");
+}
+
+// float16 (np.float16, as saved from half-precision activations) is widened to float32 exactly, and a
+// Fortran-order array (np.asfortranarray, or a transposed view saved as is) is reordered to row-major.
+TEST_F(NcNpy, ReadsFloat16AndFortranOrder) {
+  // 1, -2, 0.1 (rounded to 0.0999755859375), 65504 (max), 2^-24 (smallest subnormal), inf, NaN, -0
+  const uint16_t halves[] = {0x3c00, 0xc000, 0x2e66, 0x7bff, 0x0001, 0x7c00, 0x7e00, 0x8000};
+  const NpyArray h = read_npy(write_raw("half.npy", "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 4), }",
+                                        std::string(reinterpret_cast<const char*>(halves), sizeof halves)));
+  ASSERT_EQ(h.dtype(), NpyDType::f32);
+  EXPECT_EQ(h.shape(), (std::vector<int64_t>{2, 4}));
+  const std::vector<float>& v = h.values<float>();
+  EXPECT_EQ(v[0], 1.0f);
+  EXPECT_EQ(v[1], -2.0f);
+  EXPECT_EQ(v[2], 0.0999755859375f);
+  EXPECT_EQ(v[3], 65504.0f);
+  EXPECT_EQ(v[4], std::ldexp(1.0f, -24));
+  EXPECT_TRUE(std::isinf(v[5]) && v[5] > 0);
+  EXPECT_TRUE(std::isnan(v[6]));
+  EXPECT_TRUE(v[7] == 0.0f && std::signbit(v[7]));
+
+  // The 2 x 3 matrix [[0, 1, 2], [3, 4, 5]] stored column by column: 0 3 1 4 2 5.
+  const float column_major[] = {0, 3, 1, 4, 2, 5};
+  const NpyArray f = read_npy(write_raw("fortran.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
+                                        std::string(reinterpret_cast<const char*>(column_major), sizeof column_major)));
+  EXPECT_EQ(f.shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(f.values<float>(), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  // 3-D: element (i, j, k) of shape (2, 2, 2) at column-major offset i + 2j + 4k holds 100i + 10j + k.
+  std::vector<double> cube(8);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j)
+      for (int k = 0; k < 2; ++k) cube[i + 2 * j + 4 * k] = 100 * i + 10 * j + k;
+  const NpyArray c = read_npy(write_raw("cube.npy", "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2, 2), }",
+                                        std::string(reinterpret_cast<const char*>(cube.data()), 64)));
+  EXPECT_EQ(c.values<double>(), (std::vector<double>{0, 1, 10, 11, 100, 101, 110, 111}));
 }
 
 TEST_F(NcNpy, ShapeAndDtypeExpectationsNameTheFile) {

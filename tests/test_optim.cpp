@@ -60,7 +60,7 @@ TEST(SGD, StateDictRoundTripContinuesIdentically) {
   s1.step();
   s2.step();
   EXPECT_EQ(p1.data().to_double_vector(), p2.data().to_double_vector());
-  StateDict wrong = s1.state_dict();
+  NamedTensors wrong = s1.state_dict();
   wrong[0].second = Tensor::zeros({4}, DType::f64);
   EXPECT_THROW(s2.load_state_dict(wrong), Error);
 }

@@ -4,9 +4,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "core/safetensors.h"
 #include "data/registry.h"
+#include "layers/models/network.h"
 #include "optim/trainer.h"
 
 using namespace collapse;
@@ -114,6 +116,18 @@ TEST(Checkpoint, KilledAndResumedRunEqualsUninterruptedBitForBit) {
   fs::remove_all(dir);
 }
 
+namespace {
+// The error loading a checkpoint gives, or "" when it loads.
+std::string load_error(const fs::path& checkpoint, Network& model, SGD& sgd) {
+  try {
+    load_checkpoint(checkpoint.string(), model, sgd);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
 TEST(Checkpoint, TruncatedOrCorruptFilesAreClearErrors) {
   const fs::path dir = fs::temp_directory_path() / "collapse_corrupt_test";
   fs::remove_all(dir);
@@ -124,18 +138,103 @@ TEST(Checkpoint, TruncatedOrCorruptFilesAreClearErrors) {
   ASSERT_TRUE(fs::exists(model_file));
   const auto size = fs::file_size(model_file);
   fs::resize_file(model_file, size / 2);
-  try {
-    load_checkpoint((dir / "epoch-0001").string(), *m, s);
-    FAIL() << "a truncated checkpoint loaded";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("model.safetensors"), std::string::npos) << e.what();
-  }
+  const std::string truncated = load_error(dir / "epoch-0001", *m, s);
+  EXPECT_NE(truncated.find("model.safetensors"), std::string::npos) << "a truncated checkpoint loaded: " << truncated;
   {
     std::ofstream garbage(model_file, std::ios::binary | std::ios::trunc);
     garbage << "\x10\x00\x00\x00\x00\x00\x00\x00{not json at all";
   }
   EXPECT_THROW(load_checkpoint((dir / "epoch-0001").string(), *m, s), Error);
   fs::remove_all(dir);
+}
+
+TEST(Checkpoint, FlippedBitNonFiniteWeightAndBadEpochAreNamed) {
+  const fs::path dir = fs::temp_directory_path() / "collapse_checksum_test";
+  fs::remove_all(dir);
+  NetworkPtr m = small_model("resnet", 18, 0.0625, 1);
+  SGD s(m->parameters(), {});
+  save_checkpoint(dir.string(), *m, s, {1, std::nullopt, std::nullopt, {}});
+  const fs::path ckpt = dir / "epoch-0001", model_file = ckpt / "model.safetensors";
+  ASSERT_EQ(load_error(ckpt, *m, s), "");  // a good checkpoint verifies
+  {  // one bit of the last tensor's payload (the file's last byte) flipped on disk
+    std::fstream f(model_file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-1, std::ios::end);
+    char byte = 0;
+    f.get(byte);
+    f.seekp(-1, std::ios::end);
+    f.put(static_cast<char>(byte ^ 0x10));
+  }
+  const std::string flipped = load_error(ckpt, *m, s);
+  EXPECT_NE(flipped.find("model.safetensors"), std::string::npos) << flipped;
+  EXPECT_NE(flipped.find("does not match its checksum"), std::string::npos) << flipped;
+
+  // NaN weights with a consistent checksum (as a diverged run would have saved them) are refused too.
+  auto params = m->named_parameters();
+  params[0].second.data().data<float>()[3] = std::numeric_limits<float>::quiet_NaN();
+  save_checkpoint(dir.string(), *m, s, {2, std::nullopt, std::nullopt, {}});
+  const std::string nan = load_error(dir / "epoch-0002", *m, s);
+  EXPECT_NE(nan.find("'" + params[0].first + "' holds nan at index 3"), std::string::npos) << nan;
+
+  // Epoch metadata is parsed strictly: "-3" is not an epoch, and the error names the file and field.
+  params[0].second.data().data<float>()[3] = 0.5f;
+  save_checkpoint(dir.string(), *m, s, {3, std::nullopt, std::nullopt, {}});
+  const fs::path trainer_file = dir / "epoch-0003" / "trainer.safetensors";
+  std::map<std::string, std::string> meta;
+  NamedTensors buffers = load_safetensors(trainer_file.string(), &meta);
+  meta["epoch"] = "-3";
+  save_safetensors(trainer_file.string(), buffers, meta);
+  const std::string bad_epoch = load_error(dir / "epoch-0003", *m, s);
+  EXPECT_NE(bad_epoch.find("trainer.safetensors: metadata 'epoch' = '-3' is not an epoch number"), std::string::npos)
+      << bad_epoch;
+  fs::remove_all(dir);
+}
+
+// A header that declares a huge shape is refused before anything is allocated, naming file and tensor.
+TEST(Checkpoint, SafetensorsHugeShapeIsRefusedBeforeAllocating) {
+  const fs::path file = fs::temp_directory_path() / "collapse_huge.safetensors";
+  auto write = [&](const std::string& shape) {
+    std::string header = R"({"w":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,4]}})";
+    header.append((8 - header.size() % 8) % 8, ' ');
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    for (int i = 0; i < 8; ++i) out.put(static_cast<char>((header.size() >> (8 * i)) & 0xff));
+    out << header << std::string(4, '\0');
+  };
+  auto error = [&] {
+    try {
+      load_safetensors(file.string());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  write("[1000000000,1000000000]");  // 4e18 bytes: fits in int64, not in the file
+  EXPECT_NE(error().find("tensor 'w' holds 4 bytes"), std::string::npos) << error();
+  write("[10000000000,10000000000]");  // overflows
+  EXPECT_NE(error().find("size overflows"), std::string::npos) << error();
+  EXPECT_NE(error().find("collapse_huge.safetensors"), std::string::npos) << error();
+  write("[1]");
+  EXPECT_EQ(error(), "");
+  fs::remove(file);
+}
+
+TEST(Checkpoint, KeepsThePreviousOneAndResumesFromTheNewestValid) {
+  const fs::path dir = fs::temp_directory_path() / "collapse_fallback_test";
+  fs::remove_all(dir);
+  NetworkPtr m = small_model("resnet", 18, 0.0625, 1);
+  SGD s(m->parameters(), {});
+  for (int epoch : {1, 2, 3}) save_checkpoint(dir.string(), *m, s, {epoch, std::nullopt, std::nullopt, {}});
+  EXPECT_FALSE(fs::exists(dir / "epoch-0001"));
+  ASSERT_TRUE(fs::exists(dir / "epoch-0002"));
+  ASSERT_TRUE(fs::exists(dir / "epoch-0003"));
+  fs::resize_file(dir / "epoch-0003" / "model.safetensors", 100);  // the newest is damaged
+  auto loaded = load_latest_valid_checkpoint(dir.string(), *m, s);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(loaded->state.epoch, 2);
+  EXPECT_EQ(fs::path(loaded->dir).filename(), "epoch-0002");
+  fs::resize_file(dir / "epoch-0002" / "model.safetensors", 100);  // and now both: an error, not a fresh start
+  EXPECT_THROW(load_latest_valid_checkpoint(dir.string(), *m, s), Error);
+  fs::remove_all(dir);
+  EXPECT_FALSE(load_latest_valid_checkpoint(dir.string(), *m, s).has_value());  // no checkpoint at all
 }
 
 TEST(Determinism, SameSeedSameBits) {

@@ -46,24 +46,28 @@ void resolve_defaults(ExperimentConfig& c) {
                  c.arch, "'");
   if (c.depth == 0) c.depth = paper_depth(c.dataset, c.arch);
   COLLAPSE_CHECK(c.depth > 0, "--depth: required for architecture '", c.arch, "' (no paper default)");
-  COLLAPSE_CHECK(c.width > 0, "--width: must be > 0, got ", c.width);
+  COLLAPSE_CHECK(std::isfinite(c.width) && c.width > 0, "--width: must be > 0, got ", c.width);
   COLLAPSE_CHECK(c.growth_rate >= 0, "--growth-rate: must be >= 1 (0: the depth's default), got ", c.growth_rate);
   COLLAPSE_CHECK(c.growth_rate == 0 || c.arch == "densenet", "--growth-rate: only for densenet, not ", c.arch);
   if (c.arch == "densenet" && c.growth_rate == 0) c.growth_rate = densenet_default_growth_rate(c.depth);
   if (c.epochs == 0) c.epochs = imagenet ? 300 : 350;
   COLLAPSE_CHECK(c.epochs >= 1, "--epochs: must be >= 1, got ", c.epochs);
-  COLLAPSE_CHECK(c.lr > 0, "--lr: must be > 0, got ", c.lr);
+  COLLAPSE_CHECK(std::isfinite(c.lr) && c.lr > 0, "--lr: must be a finite number > 0, got ", c.lr);
   COLLAPSE_CHECK(c.momentum >= 0 && c.momentum < 1, "--momentum: must be in [0, 1), got ", c.momentum);
-  if (c.per_class < 0) c.per_class = info.train_per_class;
+  if (c.per_class == -1) c.per_class = info.train_per_class;
+  COLLAPSE_CHECK(c.per_class >= 0, "--per-class: must be >= 0 (0: all), got ", c.per_class);
   COLLAPSE_CHECK(c.test_per_class >= 0, "--test-per-class: must be >= 0");
   COLLAPSE_CHECK(imagenet || c.image_size == 0, "--image-size: only for imagenet (", c.dataset,
                  " images have one size)");
   if (imagenet && c.image_size == 0) c.image_size = 224;
   COLLAPSE_CHECK(!imagenet || (c.image_size >= 16 && c.image_size <= 1024), "--image-size: must be in [16, 1024], got ",
                  c.image_size);
-  if (c.weight_decay < 0) c.weight_decay = imagenet ? 1e-4 : 5e-4;
+  if (c.weight_decay == -1) c.weight_decay = imagenet ? 1e-4 : 5e-4;
+  COLLAPSE_CHECK(std::isfinite(c.weight_decay) && c.weight_decay >= 0, "--weight-decay: must be >= 0, got ",
+                 c.weight_decay);
   if (c.batch_size == 0) c.batch_size = imagenet ? 256 : 128;
   COLLAPSE_CHECK(c.batch_size > 0, "--batch-size: must be > 0, got ", c.batch_size);
+  COLLAPSE_CHECK(c.threads >= 0, "--threads: must be >= 0 (0: all cores), got ", c.threads);
   if (c.lr_milestones.empty())
     c.lr_milestones = imagenet ? std::vector<int>{c.epochs / 2, c.epochs * 3 / 4}
                                : std::vector<int>{c.epochs / 3, 2 * c.epochs / 3};
@@ -119,6 +123,7 @@ nlohmann::json to_json(const ExperimentConfig& c) {
           {"device", c.device},
           {"out", c.out},
           {"export_features", c.export_features},
+          {"checkpoint_every", c.checkpoint_every},
           {"tpt_accuracy", c.tpt_accuracy},
           {"measurements", c.measurements},
           {"loss", "cross-entropy, mean over batch"},

@@ -11,7 +11,7 @@ namespace collapse::experiment {
 
 struct ExperimentConfig {
   std::string dataset = "fashion-mnist";
-  std::string data_root = "../shared/datasets";
+  std::string data_root = "data";  // nc-experiment: $COLLAPSE_DATA when set
   std::string arch = "resnet";
   int depth = 0;               // 0: the paper's depth for (dataset, arch)
   double width = 1.0;
@@ -31,10 +31,12 @@ struct ExperimentConfig {
   std::string device = "cpu";
   std::string out;             // empty: runs/<dataset>-<arch><depth>-w<width>-s<seed>
   bool resume = false;
+  bool overwrite = false;      // --overwrite: delete the run in `out` first (RunFolder, FolderUse::overwrite)
   bool export_features = false;
   bool quiet = false;
   bool profile = false;  // time per op and per layer over the second trained epoch (core/profiler.h)
   bool keep_checkpoints = false;
+  int checkpoint_every = 0;    // epochs between checkpoints besides the measured ones (0: every 5 minutes)
   double tpt_accuracy = 0;     // 0: 0.999 (ImageNet 0.996)
   // Extra registered measurements (nc/measurements.h) taken at each measured epoch; unset: those on by default.
   std::vector<std::string> measurements;

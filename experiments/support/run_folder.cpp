@@ -1,7 +1,13 @@
 #include "experiments/support/run_folder.h"
 
+#include <fcntl.h>
 #include <omp.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -15,7 +21,54 @@
 
 namespace collapse::experiment {
 
-RunFolder::RunFolder(std::string path) : path_(std::move(path)) { std::filesystem::create_directories(path_); }
+namespace {
+// What a run writes in its folder; --overwrite deletes these and nothing else.
+const char* const kRunFiles[] = {"config.json", "metrics.jsonl", "summary.json", "geometry.json",
+                                 "checkpoints", "plots",       "features"};
+const char* const kLockFile = ".lock";
+
+// The pid written in the lock file by its holder ("" when unreadable).
+std::string lock_holder(const std::string& lock_path) {
+  std::ifstream in(lock_path);
+  std::string pid;
+  std::getline(in, pid);
+  return pid;
+}
+}  // namespace
+
+bool RunFolder::holds_run(const std::string& path) { return std::filesystem::exists(path + "/config.json"); }
+
+RunFolder::RunFolder(std::string path, FolderUse use) : path_(std::move(path)) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(path_, ec);
+  COLLAPSE_CHECK(!ec, "--out ", path_, ": cannot create the folder (", ec.message(), ")");
+  const std::string lock_path = file(kLockFile);
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  COLLAPSE_CHECK(lock_fd_ >= 0, lock_path, ": cannot open the run's lock file (", std::strerror(errno), ")");
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const std::string holder = lock_holder(lock_path);
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    COLLAPSE_FAIL("--out ", path_, ": another process is running in this folder (pid ",
+                  holder.empty() ? "unknown" : holder, "); two runs in one folder would corrupt it");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock_fd_, 0) != 0 || ::write(lock_fd_, pid.data(), pid.size()) != static_cast<ssize_t>(pid.size()))
+    std::fprintf(stderr, "warning: %s: could not record this process's pid\n", lock_path.c_str());
+  const bool has_run = holds_run(path_);
+  if (use == FolderUse::fresh)
+    COLLAPSE_CHECK(!has_run, "--out ", path_, ": the folder already holds a run (config.json); give --resume to "
+                   "continue it or --overwrite to delete it and start again");
+  if (use == FolderUse::resume)
+    COLLAPSE_CHECK(has_run, "--resume: ", path_, " holds no run (no config.json); leave out --resume to start one");
+  if (use == FolderUse::overwrite)
+    for (const char* name : kRunFiles) fs::remove_all(file(name));
+}
+
+RunFolder::~RunFolder() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
 
 void RunFolder::write_json(const std::string& name, const nlohmann::json& value) const {
   write_text_file_atomically(file(name), value.dump(2) + "\n");

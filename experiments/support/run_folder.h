@@ -9,9 +9,22 @@
 
 namespace collapse::experiment {
 
+// How a run may use its folder. A folder that holds a run (its config.json) is never reused by accident.
+enum class FolderUse {
+  fresh,      // the folder must not hold a run yet
+  resume,     // it must hold one (config.json)
+  overwrite,  // a run there is deleted first (only the files a run writes)
+};
+
 class RunFolder {
  public:
-  explicit RunFolder(std::string path);
+  // Creates the folder if needed and takes an exclusive lock on it (a lock file held with flock for this
+  // object's life), so a second process on the same folder fails at once naming the holder's pid.
+  RunFolder(std::string path, FolderUse use);
+  ~RunFolder();
+  RunFolder(const RunFolder&) = delete;
+  RunFolder& operator=(const RunFolder&) = delete;
+  static bool holds_run(const std::string& path);
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
   std::string checkpoints() const { return file("checkpoints"); }
@@ -25,6 +38,7 @@ class RunFolder {
 
  private:
   std::string path_;
+  int lock_fd_ = -1;
 };
 
 // Versions, git commit, host, CPU and thread count, for config.json.

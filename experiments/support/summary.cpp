@@ -24,6 +24,14 @@ nlohmann::json tpt_interruptions(const std::vector<nlohmann::json>& lines, const
   return out;
 }
 
+bool lr_decayed_before_tpt(const std::vector<int>& milestones, std::optional<int> onset, int last_epoch) {
+  if (milestones.empty()) return false;
+  // Epochs after the first milestone train at the decayed rate (MultiStepLR::lr_for_epoch), so an onset
+  // measured after it was reached at least partly at the lower rate.
+  const int first = *std::min_element(milestones.begin(), milestones.end());
+  return last_epoch > first && (!onset || *onset > first);
+}
+
 namespace {
 
 // After the last interruption: from the first measurement back above the threshold to the end (null
@@ -55,6 +63,8 @@ nlohmann::json make_summary(const std::vector<nlohmann::json>& lines, const Term
     s["train_set_balanced"] = *fewest == *most;
   }
   s["tpt_onset_epoch"] = tpt.onset_epoch() ? nlohmann::json(*tpt.onset_epoch()) : nlohmann::json(nullptr);
+  s["lr_decayed_before_tpt"] =
+      lr_decayed_before_tpt(c.lr_milestones, tpt.onset_epoch(), lines.empty() ? 0 : lines.back()["epoch"].get<int>());
   s["first_zero_error_epoch"] =
       tpt.first_zero_error_epoch() ? nlohmann::json(*tpt.first_zero_error_epoch()) : nlohmann::json(nullptr);
   s["test_accuracy_at_first_zero_error"] = nullptr;

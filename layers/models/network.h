@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/registration.h"
 #include "core/rng.h"
 #include "layers/layers.h"
 
