@@ -1,5 +1,6 @@
 #include "nc/npy.h"
 
+#include <algorithm>
 #include <bit>
 #include <cctype>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <optional>
 
 #include "core/atomic_file.h"
+#include "core/checked_size.h"
 #include "core/error.h"
 
 namespace collapse::nc {
@@ -148,6 +150,7 @@ class HeaderParser {
       shape.push_back(extent);
       skip_space();
       if (peek() == ',') ++pos_;
+      else if (peek() != ')') fail("malformed shape in header (extents must be separated by commas): " + text_);
     }
     ++pos_;
     return shape;
@@ -268,9 +271,10 @@ NpyArray::NpyArray(std::string path, std::vector<int64_t> shape, Values values)
 }
 
 int64_t NpyArray::numel() const {
-  int64_t n = 1;
-  for (int64_t extent : shape_) n *= extent;
-  return n;
+  // A zero extent makes the product 0 whatever the others are; without one, the product of a shape
+  // read_npy accepted fits (its data is in the file), and any other is an error, not a wrapped number.
+  if (std::find(shape_.begin(), shape_.end(), 0) != shape_.end()) return 0;
+  return checked_product(shape_, "npy file '" + path_ + "': shape " + shape_str());
 }
 
 NpyDType NpyArray::dtype() const {

@@ -156,6 +156,14 @@ TEST_F(NcNpy, MalformedFilesNameTheFileAndTheProblem) {
       write_raw("extrakey.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'x': 1}", four_floats),
       "unexpected key 'x'");
   expect_read_error(write_raw("garbage.npy", "not a dict", four_floats), "malformed header");
+  // Found by fuzzing: extents without commas were accepted, and with a zero among huge ones the data size
+  // (0) passed while the element count overflowed.
+  expect_read_error(write_raw("nocomma.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (5818 9990 0 972943, 2), }",
+                              ""),
+                    "separated by commas");
+  const NpyArray empty = read_npy(write_raw("zero.npy", "{'descr': '<f4', 'fortran_order': False, "
+                                                        "'shape': (4000000000, 0, 4000000000, 4000000000), }", ""));
+  EXPECT_EQ(empty.numel(), 0);
   // The header length field promises more bytes than the file has.
   std::ofstream(path("cut.npy"), std::ios::binary) << std::string("\x93NUMPY\x01\x00\xff\x00{'descr'", 18);
   expect_read_error(path("cut.npy"), "truncated header");

@@ -5,9 +5,10 @@
 
 Seeds are small valid files of each format, built here the way tests/test_data_fixtures.cpp builds its
 fixtures (nothing is read from a dataset folder). Regressions are the crafted inputs that once crashed or
-misbehaved (issue 15): every harness must answer each with a clear error, and keeps doing so in CI. Add a
-file to regressions/<harness>/ whenever fuzzing finds one. Standard library only; the output is
-deterministic, so the committed files are what this script writes.
+misbehaved (issue 15): every harness must answer each with a clear error, and keeps doing so in CI.
+Inputs found by fuzzing (scripts/fuzz puts them in build-fuzz/artifacts/) are copied into
+regressions/<harness>/ by hand, under a name that says what they broke; this script does not rewrite them.
+Standard library only; its own output is deterministic.
 """
 import gzip
 import json
