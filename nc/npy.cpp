@@ -370,7 +370,9 @@ NpyArray read_npy(const std::string& path) {
   const auto count = static_cast<int64_t>(needed / itemsize);
   NpyArray::Values values = header.float16 ? read_float16_values(in, count) : read_values(in, header.dtype, count);
   COLLAPSE_CHECK(in.good() || count == 0, "npy file '", path, "': read error");
-  if (header.fortran_order && header.shape.size() > 1)
+  // Only a non-empty array needs reordering; an empty one may have huge extents beside its zero, whose
+  // strides would overflow (found by fuzzing).
+  if (header.fortran_order && header.shape.size() > 1 && count > 1)
     values = std::visit([&](const auto& v) -> NpyArray::Values { return fortran_to_c_order(v, header.shape); }, values);
   return NpyArray(path, header.shape, std::move(values));
 }
