@@ -48,6 +48,7 @@ void accumulate_into_leaf(VariableImpl& leaf, const Tensor& g) {
   } else {
     axpy(leaf.grad, 1.0, g, leaf.grad);
   }
+  if (leaf.post_accumulate_hook) leaf.post_accumulate_hook();
 }
 
 }  // namespace
@@ -99,6 +100,11 @@ Variable Variable::from_node(Tensor data, std::shared_ptr<Node> grad_fn) {
   Variable v(std::move(data));
   v.impl_->grad_fn = std::move(grad_fn);
   return v;
+}
+
+void Variable::set_post_accumulate_hook(std::function<void()> hook) {
+  COLLAPSE_CHECK(is_leaf(), "set_post_accumulate_hook: only leaves accumulate gradients");
+  impl_->post_accumulate_hook = std::move(hook);
 }
 
 void Variable::set_requires_grad(bool r) {

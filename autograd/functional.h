@@ -5,6 +5,7 @@
 
 #include "autograd/variable.h"
 #include "backends/kernels.h"
+#include "core/sum_across_replicas.h"
 
 namespace collapse {
 
@@ -24,6 +25,13 @@ Variable batch_norm_relu(const Variable& x, const Variable& gamma, const Variabl
 Variable batch_norm_add_relu(const Variable& x, const Variable& residual, const Variable& gamma,
                              const Variable& beta, Tensor& running_mean, Tensor& running_var, bool training,
                              double momentum, double eps);
+// Training-mode batch norm whose statistics are those of the global batch that several replicas share
+// (synchronised batch norm, PyTorch's SyncBatchNorm): each replica passes its slice x, and `sum` adds the
+// per-channel sums of the forward (2 calls) and of the backward (1 call) across replicas, so the values
+// and gradients are those of batch_norm over the whole batch, up to summation order. With a `sum` that
+// does nothing it is batch_norm in training mode.
+Variable sync_batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
+                         Tensor& running_var, double momentum, double eps, SumAcrossReplicas sum);
 Variable relu(const Variable& x);
 Variable max_pool2d(const Variable& x, const Pool2dParams& p);
 Variable avg_pool2d(const Variable& x, const Pool2dParams& p);

@@ -1,6 +1,7 @@
 #pragma once
 // Variable: a Tensor plus what autograd needs (its gradient, whether it wants one, and the graph node
 // that produced it). Tensors know nothing of graphs; Variables are cheap shared handles.
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,9 @@ struct VariableImpl {
   Tensor grad;
   bool requires_grad = false;     // leaves only: accumulate into grad during backward
   std::shared_ptr<Node> grad_fn;  // non-leaves: the node that produced data
+  // Leaves only: called after each gradient backward adds into `grad` (PyTorch's
+  // register_post_accumulate_grad_hook); data parallelism starts a gradient's all-reduce from here.
+  std::function<void()> post_accumulate_hook;
 };
 
 class Variable {
@@ -29,6 +33,8 @@ class Variable {
   const Tensor& grad() const { return impl_->grad; }
   void set_grad(Tensor g) { impl_->grad = std::move(g); }
   void zero_grad() { impl_->grad = Tensor(); }  // "set to none": the next backward writes a fresh gradient
+  // A leaf's hook called each time backward has added into its gradient; an empty function removes it.
+  void set_post_accumulate_hook(std::function<void()> hook);
 
   // True for a leaf that asked for a gradient and for anything computed from one.
   bool requires_grad() const { return impl_ && (impl_->requires_grad || impl_->grad_fn); }

@@ -56,5 +56,6 @@ if(cuda_sources)
   target_include_directories(collapse PRIVATE ${CUDNN_INCLUDE_DIR})
   target_link_libraries(collapse PUBLIC CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
   target_compile_definitions(collapse PUBLIC COLLAPSE_WITH_CUDA=1)
+  set(COLLAPSE_CUDA_BUILT ON)  # include() shares the caller's scope
 endif()
 message(STATUS "collapse: CUDA backend enabled (${CMAKE_CUDA_COMPILER}, archs ${CMAKE_CUDA_ARCHITECTURES})")

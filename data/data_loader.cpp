@@ -13,6 +13,10 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
     : dataset_(std::move(dataset)), options_(options) {
   COLLAPSE_CHECK(dataset_ != nullptr, "DataLoader: no dataset");
   COLLAPSE_CHECK(options_.batch_size > 0, "DataLoader: batch size must be positive, got ", options_.batch_size);
+  COLLAPSE_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards, "DataLoader: shard ",
+                 options_.shard, " of ", options_.shards, " does not exist");
+  COLLAPSE_CHECK(!options_.drop_last || options_.batch_size >= options_.shards, "DataLoader: a batch of ",
+                 options_.batch_size, " cannot be shared by ", options_.shards, " ranks (each needs at least one example)");
   shape_ = dataset_->image_shape();
   if (options_.prefetch) worker_ = std::thread([this] { worker_loop(); });
 }
@@ -118,9 +122,15 @@ void DataLoader::recycle(Buffer&& buffer) {
     free_buffers_.push_back(std::move(buffer));
 }
 
+std::pair<int64_t, int64_t> shard_rows(int64_t rows, int shard, int shards) {
+  return {rows * shard / shards, rows * (shard + 1) / shards};
+}
+
 Batch DataLoader::fill(Buffer& buffer, int64_t batch_index) const {
-  const int64_t start = batch_index * options_.batch_size;
-  const int64_t count = std::min(options_.batch_size, dataset_->size() - start);
+  const int64_t global_start = batch_index * options_.batch_size;
+  const int64_t global_count = std::min(options_.batch_size, dataset_->size() - global_start);
+  const auto [first, last] = shard_rows(global_count, options_.shard, options_.shards);
+  const int64_t start = global_start + first, count = last - first;
   const int64_t row = shape_.numel();
   float* images = buffer.images.data<float>();
   int64_t* labels = buffer.labels.data<int64_t>();
@@ -136,6 +146,7 @@ Batch DataLoader::fill(Buffer& buffer, int64_t batch_index) const {
   batch.images = count == options_.batch_size ? buffer.images : buffer.images.narrow(0, 0, count);
   batch.labels = count == options_.batch_size ? buffer.labels : buffer.labels.narrow(0, 0, count);
   batch.index = batch_index;
+  batch.global_size = global_count;
   return batch;
 }
 

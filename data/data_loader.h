@@ -13,6 +13,11 @@
 // state no batch allocates. A buffer is refilled only once nothing outside the loader holds its tensors,
 // so keeping a batch (or a graph that saved it) is safe; the loader then allocates a fresh buffer.
 //
+// Data parallelism: with `shards` = K, each of K loaders (one per rank, `shard` = its rank) hands out its
+// contiguous slice of every global batch of `batch_size` examples: rows [⌊r·b/K⌋, ⌊(r+1)·b/K⌋) of a batch
+// of b rows. The slices of one batch together are exactly the single-process batch, so K ranks train on
+// the same examples in the same steps as one process does; an evaluation loader's slices cover the set once.
+//
 // With prefetch, a worker thread fills batch k+1 while the caller trains on batch k. Both modes hand out
 // identical batches. An error while filling (say, an undecodable image) is rethrown by next().
 #include <condition_variable>
@@ -22,6 +27,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -35,17 +41,27 @@ struct LoaderOptions {
   bool drop_last = true;  // leave out the last, incomplete batch (training)
   bool prefetch = false;
   uint64_t seed = 0;
+  int shard = 0;   // this loader's rank among `shards` (see above)
+  int shards = 1;
 
   // Evaluation passes: every example exactly once, in dataset order, the last batch possibly smaller.
   static LoaderOptions evaluation(int64_t batch_size, bool prefetch = false) {
     return {batch_size, /*shuffle=*/false, /*drop_last=*/false, prefetch, 0};
   }
+  LoaderOptions& sharded(int rank, int count) {
+    shard = rank, shards = count;
+    return *this;
+  }
 };
+
+// The rows [first, second) of a global batch of `rows` that shard `shard` of `shards` takes.
+std::pair<int64_t, int64_t> shard_rows(int64_t rows, int shard, int shards);
 
 struct Batch {
   Tensor images;       // float32 [B, C, H, W], channels-last
   Tensor labels;       // int64 [B]
   int64_t index = -1;  // position of the batch within its epoch
+  int64_t global_size = 0;  // rows of the global batch this one is a shard of (its own size without shards)
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 };
 

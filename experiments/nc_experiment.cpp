@@ -20,6 +20,8 @@
 #include "core/profiler.h"
 #include "data/registry.h"
 #include "data/subset_dataset.h"
+#include "distributed/agreement.h"
+#include "distributed/nccl_communicator.h"
 #include "experiments/support/protocol.h"
 #include "experiments/support/provenance.h"
 #include "experiments/support/resume_config.h"
@@ -29,6 +31,7 @@
 #include "nc/class_geometry.h"
 #include "nc/measurements.h"
 #include "nc/model_analysis.h"
+#include "optim/data_parallel.h"
 #include "optim/trainer.h"
 
 using namespace collapse;
@@ -98,7 +101,8 @@ void merge_run_config(const CLI::App& app, ExperimentConfig& c) {
   merge_saved_config(c, given, read_config_file(file), file);
 }
 
-ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
+// `read_run_folder`: false on ranks other than 0, which take the resumed settings from rank 0 instead.
+ExperimentConfig parse_args(int argc, char** argv, CLI::App& app, bool read_run_folder) {
   ExperimentConfig c;
   std::string milestones, measure, extra;
   app.add_option("--dataset", c.dataset, "mnist, fashion-mnist, kmnist, svhn, cifar10, cifar100, stl10, imagenet")
@@ -150,6 +154,8 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_flag("--quiet", c.quiet, "no per-epoch progress lines");
+  app.add_flag("--sync-bn", c.sync_bn, "under mpirun: batch-norm statistics over the global batch (all ranks), "
+               "so K ranks compute what one process does; default: each rank's own slice, as PyTorch's DDP");
   app.add_flag("--profile", c.profile, "print time per op type and per layer over the second trained epoch");
   bool list = false;
   app.add_flag("--list", list, "list the registered datasets, architectures and measurements, then exit");
@@ -174,7 +180,7 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app) {
     for (std::string name; std::getline(ss, name, ',');)
       if (name != "none" && !name.empty()) c.measurements.push_back(name);
   }
-  if (c.resume) merge_run_config(app, c);
+  if (c.resume && read_run_folder) merge_run_config(app, c);
   resolve_defaults(c);
   // Here, not when the first tensor moves: without this the user reads a CUDA driver-version message.
   if (Device::parse(c.device).is_cuda() && Device::parse(c.device).index >= cuda_device_count())
@@ -244,8 +250,9 @@ std::string find_python_with(const std::string& modules) {
 void warn_if_arithmetic_changed(const nlohmann::json& before, const nlohmann::json& config) {
   if (!before.contains("environment") || !before["environment"].is_object()) return;
   for (const char* key :
-       {"collapse_git_commit", "onednn", "onednn_cpu_isa", "omp_max_threads", "cpu_conv_winograd"}) {
-    const nlohmann::json& was = before["environment"].value(key, nlohmann::json());
+       {"collapse_git_commit", "onednn", "onednn_cpu_isa", "omp_max_threads", "cpu_conv_winograd", "ranks"}) {
+    nlohmann::json was = before["environment"].value(key, nlohmann::json());
+    if (std::string(key) == "ranks" && was.is_null()) was = 1;  // runs from before data parallelism
     const nlohmann::json& now = config["environment"][key];
     if (was != now)
       std::printf("warning: --resume with %s = %s, the epochs so far ran with %s: the rest of the run will not "
@@ -318,18 +325,51 @@ int report_stop(const RunFolder& folder, const std::string& resume_command, int 
   return 128 + signal;
 }
 
-int run(const ExperimentConfig& c, const std::string& resume_command) {
+// The GPU of this rank: with several ranks on a machine, its local rank modulo the GPUs there.
+Device device_for_rank(const ExperimentConfig& c, const distributed::Communicator& world) {
+  Device device = Device::parse(c.device);
+  if (device.is_cuda() && world.size() > 1 && c.device == "cuda")
+    device.index = distributed::local_rank() % std::max(1, cuda_device_count());
+  return device;
+}
+
+// What config.json says about the ranks (and, in "environment", what changes the arithmetic: their number).
+nlohmann::json distributed_info(const ExperimentConfig& c, const distributed::Communicator& world,
+                                const distributed::Communicator& gradients) {
+  const int K = world.size();
+  return {{"ranks", K},
+          {"backend", world.backend()},
+          {"gradient_backend", gradients.backend()},
+          {"sync_bn", c.sync_bn},
+          {"batch_per_rank", K == 1 ? nlohmann::json(c.batch_size)
+                                    : nlohmann::json(std::to_string(c.batch_size / K) + "-" +
+                                                     std::to_string((c.batch_size + K - 1) / K))},
+          {"threads_per_rank", c.threads}};
+}
+
+int run(const ExperimentConfig& c, const std::string& resume_command, distributed::Communicator& world) {
   if (c.threads > 0) omp_set_num_threads(c.threads);
+  const bool root = world.is_root(), parallel = world.size() > 1;
+  const Device device = device_for_rank(c, world);
+  // NCCL carries gradients that live on GPUs; everything else (scalars, statistics, state) goes through MPI.
+  std::unique_ptr<distributed::Communicator> nccl;
+  if (parallel && device.is_cuda()) nccl = distributed::nccl_communicator(world, device.index);
+  distributed::Communicator& gradient_comm = nccl ? *nccl : world;
+
   nlohmann::json config = to_json(c);
   config["environment"] = environment_info();
+  config["environment"]["ranks"] = world.size();
+  config["distributed"] = distributed_info(c, world, gradient_comm);
   std::printf("nc-experiment  seed %llu\n%s\n", static_cast<unsigned long long>(c.seed), config.dump(2).c_str());
+  if (c.sync_bn && !parallel) std::printf("note: --sync-bn changes nothing in a single process\n");
   std::fflush(stdout);
 
   // Locked before any work, so a second process on this folder stops at once; nothing is written in it
-  // until the data, the model and (on --resume) the checkpoint have loaded.
-  RunFolder folder(c.out, c.resume ? FolderUse::resume : c.overwrite ? FolderUse::overwrite : FolderUse::fresh);
+  // until the data, the model and (on --resume) the checkpoint have loaded. Only rank 0 has the folder.
+  std::optional<RunFolder> folder;
+  if (root) folder.emplace(c.out, c.resume ? FolderUse::resume : c.overwrite ? FolderUse::overwrite : FolderUse::fresh);
+  world.barrier();
 
-  const Device device = Device::parse(c.device);
   LoadOptions load;
   load.train_per_class = c.per_class;
   load.seed = c.seed;
@@ -355,6 +395,12 @@ int run(const ExperimentConfig& c, const std::string& resume_command) {
   model->to(device);
   std::printf("model: %s%d width %g, %lld parameters\n", c.arch.c_str(), c.depth, c.width,
               static_cast<long long>(model->parameter_count()));
+  if (parallel) {
+    std::printf("data parallel: %d ranks (%s; gradients via %s), global batch %lld, %s batch norm\n", world.size(),
+                world.backend().c_str(), gradient_comm.backend().c_str(), static_cast<long long>(c.batch_size),
+                c.sync_bn ? "synchronised" : "per-rank");
+    if (c.sync_bn) synchronize_batch_norm(*model, distributed::replica_sum(world));
+  }
 
   SGD sgd(model->parameters(), {c.lr, c.momentum, c.weight_decay, false});
   TrainerOptions topts;
@@ -362,77 +408,123 @@ int run(const ExperimentConfig& c, const std::string& resume_command) {
   topts.quiet = c.quiet;
   topts.device = device;
   topts.stop = &stop_signal();
+  topts.comm = &world;
+  topts.gradient_comm = &gradient_comm;
   Trainer trainer(*model, sgd, MultiStepLR(c.lr, c.lr_milestones), topts);
   TerminalPhaseTracker tpt(c.tpt_accuracy);
 
+  // Each rank trains on, and measures, its slice of every global batch (data/data_loader.h).
   LoaderOptions train_opts;
   train_opts.batch_size = c.batch_size;
   train_opts.prefetch = true;
   train_opts.seed = derived_generator(c.seed, /*stream=*/2).next_u64();
-  DataLoader train_loader(data.train, train_opts);
-  DataLoader train_eval(data.train, LoaderOptions::evaluation(256, true));
-  DataLoader test_eval(test, LoaderOptions::evaluation(256, true));
+  DataLoader train_loader(data.train, train_opts.sharded(world.rank(), world.size()));
+  DataLoader train_eval(data.train, LoaderOptions::evaluation(256, true).sharded(world.rank(), world.size()));
+  DataLoader test_eval(test, LoaderOptions::evaluation(256, true).sharded(world.rank(), world.size()));
+  // The extra measurements and the final geometry run on rank 0 alone, over the whole sets.
+  std::unique_ptr<DataLoader> whole_train, whole_test;
+  if (parallel && root) {
+    whole_train = std::make_unique<DataLoader>(data.train, LoaderOptions::evaluation(256, true));
+    whole_test = std::make_unique<DataLoader>(test, LoaderOptions::evaluation(256, true));
+  }
+  DataLoader& full_train_eval = whole_train ? *whole_train : train_eval;
+  DataLoader& full_test_eval = whole_test ? *whole_test : test_eval;
 
   int start_epoch = 0;
   int64_t start_step = 0;  // batches of epoch start_epoch + 1 trained before a stop
-  if (c.resume) {
-    const CheckpointState resumed = resume_from_checkpoint(folder, *model, sgd, tpt, c.epochs);
+  if (c.resume && root) {
+    const CheckpointState resumed = resume_from_checkpoint(*folder, *model, sgd, tpt, c.epochs);
     start_epoch = resumed.epoch, start_step = resumed.step;
-    config = with_resume_record(folder, config, start_epoch);
+    config = with_resume_record(*folder, config, start_epoch);
   }
-  folder.write_json("config.json", config);
+  if (parallel) {
+    // One model on every rank: rank 0's initialisation or checkpoint, and its place in the schedule.
+    broadcast_training_state(*model, &sgd, world);
+    int64_t position[4] = {start_epoch, start_step, tpt.onset_epoch().value_or(-1),
+                           tpt.first_zero_error_epoch().value_or(-1)};
+    world.broadcast(position, sizeof position, 0);
+    start_epoch = static_cast<int>(position[0]), start_step = position[1];
+    auto optional_epoch = [](int64_t e) { return e < 0 ? std::nullopt : std::optional<int>(static_cast<int>(e)); };
+    tpt.restore(optional_epoch(position[2]), optional_epoch(position[3]));
+  }
   // A fresh start (or a resume before anything was checkpointed) measures epoch 0 again; a resume keeps
   // the measurements up to its checkpoint, even one taken inside epoch 1.
   const bool fresh_start = start_epoch == 0 && start_step == 0;
-  folder.truncate_metrics(fresh_start ? -1 : start_epoch);
+  if (root) {
+    folder->write_json("config.json", config);
+    folder->truncate_metrics(fresh_start ? -1 : start_epoch);
+  }
 
   const auto t0 = std::chrono::steady_clock::now();
   auto last_checkpoint = t0;
+  // Rank 0 writes; the others wait for it without spinning (distributed::Communicator::barrier).
   auto checkpoint = [&](int epoch, int64_t step) {
-    save_checkpoint(folder.checkpoints(), *model, sgd,
-                    {epoch, tpt.onset_epoch(), tpt.first_zero_error_epoch(), {}, step}, c.keep_checkpoints);
+    if (root)
+      save_checkpoint(folder->checkpoints(), *model, sgd,
+                      {epoch, tpt.onset_epoch(), tpt.first_zero_error_epoch(), {}, step}, c.keep_checkpoints);
+    world.barrier();
     last_checkpoint = std::chrono::steady_clock::now();
   };
-  // Between measurements: every --checkpoint-every epochs, or (0) when 5 minutes have passed since the last.
+  // Between measurements: every --checkpoint-every epochs, or (0) when 5 minutes have passed since the last
+  // (on rank 0's clock).
   auto checkpoint_due = [&](int epoch) {
     if (c.checkpoint_every > 0) return epoch % c.checkpoint_every == 0;
-    return std::chrono::steady_clock::now() - last_checkpoint > std::chrono::minutes(5);
+    return distributed::decided_by_root(world, std::chrono::steady_clock::now() - last_checkpoint > std::chrono::minutes(5));
   };
   auto measure = [&](int epoch, double lr) {
     nc::AnalysisOptions ao;
     ao.device = device;
     ao.weight_decay_term = nc::weight_decay_term(*model, c.weight_decay);
-    if (c.export_features) ao.export_dir = folder.file("features/epoch-" + std::to_string(epoch));
+    if (c.export_features) ao.export_dir = folder->file("features/epoch-" + std::to_string(epoch));
     nc::CollapseMetrics m;
+    if (parallel) {
+      broadcast_buffers(*model, world);  // rank 0's batch-norm statistics for every rank's share
+      ao.sum_across_replicas = distributed::replica_sum(world);
+    }
     try {
       m = nc::analyze_model(*model, train_eval, &test_eval, ao);
     } catch (const NonFiniteError& e) {
-      throw NonFiniteError(detail::concat("training diverged by epoch ", epoch, ": ", e.what()));
+      const std::string what = detail::concat("training diverged by epoch ", epoch, ": ", e.what());
+      // Only this rank's share saw it: the others are inside the analysis' sums and would wait for ever.
+      if (parallel) {
+        std::fprintf(stderr, "nc-experiment: rank %d: error: %s\n", world.rank(), what.c_str());
+        world.abort(3);
+      }
+      throw NonFiniteError(what);
     }
     tpt.observe(epoch, m.train_error);
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    nlohmann::json line = measurement_line(epoch, lr, m, wall);
-    nc::MeasurementContext ctx{*model, train_eval, &test_eval, device, epoch, c.seed, m};
-    for (const auto& name : c.measurements) {
-      COLLAPSE_CHECK(!line.contains(name), "measurement '", name, "' would overwrite the metric of the same name");
-      line[name] = nc::find_measurement(name).fn(ctx);
+    if (root) {
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      nlohmann::json line = measurement_line(epoch, lr, m, wall);
+      nc::MeasurementContext ctx{*model, full_train_eval, &full_test_eval, device, epoch, c.seed, m};
+      for (const auto& name : c.measurements) {
+        COLLAPSE_CHECK(!line.contains(name), "measurement '", name, "' would overwrite the metric of the same name");
+        line[name] = nc::find_measurement(name).fn(ctx);
+      }
+      line["in_terminal_phase"] = tpt.in_terminal_phase();
+      // A late loss spike that brings training error back is an event, said when it happens (summary.h).
+      const bool interrupted = tpt.interrupted_by(epoch, m.train_error);
+      line["tpt_interrupted"] = interrupted;
+      if (interrupted)
+        std::printf("warning: epoch %d: the terminal phase is interrupted: train error %.4g (TPT began at epoch %d); "
+                    "recorded in summary.json as tpt_interruptions\n",
+                    epoch, m.train_error, *tpt.onset_epoch());
+      folder->append_metrics(line);
+      if (!c.quiet) print_measurement(epoch, m);
     }
-    line["in_terminal_phase"] = tpt.in_terminal_phase();
-    // A late loss spike that brings training error back is an event, said when it happens (summary.h).
-    const bool interrupted = tpt.interrupted_by(epoch, m.train_error);
-    line["tpt_interrupted"] = interrupted;
-    if (interrupted)
-      std::printf("warning: epoch %d: the terminal phase is interrupted: train error %.4g (TPT began at epoch %d); "
-                  "recorded in summary.json as tpt_interruptions\n",
-                  epoch, m.train_error, *tpt.onset_epoch());
-    folder.append_metrics(line);
-    if (!c.quiet) print_measurement(epoch, m);
     checkpoint(epoch, 0);
-    nlohmann::json summary = make_summary(folder.read_metrics(), tpt, c, data.train_class_counts);
-    summary["status"] = "running";
-    folder.write_json("summary.json", summary);
+    if (root) {
+      nlohmann::json summary = make_summary(folder->read_metrics(), tpt, c, data.train_class_counts);
+      summary["status"] = "running";
+      folder->write_json("summary.json", summary);
+    }
   };
   auto is_measured = [&](int e) { return std::binary_search(c.measure_epochs.begin(), c.measure_epochs.end(), e); };
+  auto stop_requested = [&] { return distributed::any_rank(world, stop_signal().load() != 0); };
+  auto stopped = [&](int epoch, int64_t step) {
+    const std::string again = parallel ? detail::concat("mpirun -np ", world.size(), " ", resume_command) : resume_command;
+    return root ? report_stop(*folder, again, epoch, step) : 128 + stop_signal().load();
+  };
 
   const int first_decay = c.lr_milestones.empty() ? c.epochs : *std::min_element(c.lr_milestones.begin(),
                                                                                    c.lr_milestones.end());
@@ -460,24 +552,30 @@ int run(const ExperimentConfig& c, const std::string& resume_command) {
       }
       if (r.stopped) {
         checkpoint(epoch - 1, r.steps_done);
-        return report_stop(folder, resume_command, epoch, r.steps_done);
+        return stopped(epoch, r.steps_done);
       }
+      const bool stop = stop_requested();
       if (is_measured(epoch)) measure(epoch, r.lr);
-      else if (checkpoint_due(epoch) || stop_signal().load() != 0) checkpoint(epoch, 0);
-      if (stop_signal().load() != 0) return report_stop(folder, resume_command, epoch, 0);
+      else if (checkpoint_due(epoch) || stop) checkpoint(epoch, 0);
+      if (stop) return stopped(epoch, 0);
     }
   } catch (const NonFiniteError& e) {
-    return report_divergence(folder, make_summary(folder.read_metrics(), tpt, c, data.train_class_counts), e);
+    // The loss and the parameters are the same on every rank: every rank stops here, rank 0 says why.
+    if (!root) return 3;
+    return report_divergence(*folder, make_summary(folder->read_metrics(), tpt, c, data.train_class_counts), e);
   }
+  if (parallel) std::printf("data parallel: %.1f s waiting for gradient all-reduces that backward did not hide\n",
+                            trainer.gradient_wait_seconds());
+  if (!root) return 0;
 
-  const auto lines = folder.read_metrics();
+  const auto lines = folder->read_metrics();
   nlohmann::json summary = make_summary(lines, tpt, c, data.train_class_counts);
   summary["status"] = "finished";
-  folder.write_json("summary.json", summary);
+  folder->write_json("summary.json", summary);
   // The final last-layer geometry itself (Fig. 1 of the paper): the cosine matrices NC2 summarises.
-  nlohmann::json geometry = nc::class_geometry(*model, train_eval, device);
+  nlohmann::json geometry = nc::class_geometry(*model, full_train_eval, device);
   geometry["epoch"] = c.epochs;
-  folder.write_json("geometry.json", geometry);
+  folder->write_json("geometry.json", geometry);
   std::printf("\nsummary: TPT onset epoch %s, first zero-error epoch %s, final test error %s, NC1 %s\n",
               summary["tpt_onset_epoch"].dump().c_str(), summary["first_zero_error_epoch"].dump().c_str(),
               lines.empty() ? "-" : lines.back()["test_error"].dump().c_str(),
@@ -497,27 +595,67 @@ int run(const ExperimentConfig& c, const std::string& resume_command) {
   return 0;
 }
 
+// Settings every rank shares. Each rank parses the same command line (so usage errors are alike); on
+// --resume only rank 0 reads the run's config.json, and the others take the merged settings from it.
+// Returns the exit status when the program should end now (usage error, --help), else nullopt.
+std::optional<int> agree_on_config(int argc, char** argv, distributed::Communicator& world, ExperimentConfig& c) {
+  CLI::App app{"nc-experiment: train past zero error and measure Neural Collapse (Papyan, Han & Donoho 2020)"};
+  int status = -1;  // -1: go on
+  try {
+    c = parse_args(argc, argv, app, world.is_root());
+    if (world.size() > 1 && c.export_features)
+      COLLAPSE_FAIL("--export-features writes whole feature matrices and needs a single process (run without mpirun)");
+    if (world.size() > 1 && c.sync_bn && Device::parse(c.device).is_cuda())
+      COLLAPSE_FAIL("--sync-bn runs on the CPU for now (its per-channel kernels have no CUDA version)");
+  } catch (const CLI::ParseError& e) {
+    status = world.is_root() ? (app.exit(e) == 0 ? 0 : 2) : (e.get_exit_code() == 0 ? 0 : 2);  // --help: 0
+  } catch (const std::exception& e) {
+    if (world.is_root()) std::fprintf(stderr, "nc-experiment: %s\n", e.what());
+    status = 2;
+  }
+  if (world.size() == 1) return status < 0 ? std::nullopt : std::optional<int>(status);
+  std::string shared = world.is_root() ? nlohmann::json({{"status", status}, {"config", status < 0 ? to_json(c) : nlohmann::json()}}).dump() : "";
+  distributed::broadcast_text(world, shared);
+  const nlohmann::json agreed = nlohmann::json::parse(shared);
+  if (agreed["status"].get<int>() >= 0) return agreed["status"].get<int>();
+  if (!world.is_root()) {
+    // Rank 0's settings, with this process's own output-only flags (the same command line).
+    ExperimentConfig mine = c;
+    c = config_from_json(agreed["config"], "rank 0's settings");
+    c.resume = mine.resume, c.overwrite = mine.overwrite, c.quiet = mine.quiet, c.profile = mine.profile;
+    c.keep_checkpoints = mine.keep_checkpoints, c.checkpoint_every = mine.checkpoint_every;
+    c.export_features = mine.export_features;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"nc-experiment: train past zero error and measure Neural Collapse (Papyan, Han & Donoho 2020)"};
-  ExperimentConfig config;
+  std::unique_ptr<distributed::Communicator> world;
   try {
-    config = parse_args(argc, argv, app);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // --help is not an error; every usage error exits 2
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "nc-experiment: %s\n", e.what());
-    return 2;
-  }
-  install_stop_handlers();
-  try {
-    return run(config, resume_command(argc, argv));
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "nc-experiment: error: out of memory (a smaller --batch-size, --width or subset needs less)\n");
-    return 1;
+    world = distributed::connect_world(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "nc-experiment: error: %s\n", e.what());
     return 1;
+  }
+  // Only rank 0 speaks on stdout (every rank prints its own errors on stderr).
+  if (!world->is_root() && !std::freopen("/dev/null", "w", stdout)) return 1;
+  ExperimentConfig config;
+  if (const std::optional<int> status = agree_on_config(argc, argv, *world, config)) return *status;
+  install_stop_handlers();
+  // An error on one rank of several ends them all (the others may be waiting for it in a collective).
+  auto fail = [&](const char* what) {
+    std::fprintf(stderr, "nc-experiment: %serror: %s\n",
+                 world->size() > 1 ? ("rank " + std::to_string(world->rank()) + ": ").c_str() : "", what);
+    if (world->size() > 1) world->abort(1);
+    return 1;
+  };
+  try {
+    return run(config, resume_command(argc, argv), *world);
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory (a smaller --batch-size, --width or subset needs less)");
+  } catch (const std::exception& e) {
+    return fail(e.what());
   }
 }

@@ -48,10 +48,26 @@ Variable BatchNorm::forward(const Variable& x) {
     // A host-side counter: num_batches_tracked is bookkeeping only (momentum is fixed), kept for parity.
     if (num_batches_tracked.device().is_cpu()) num_batches_tracked.data<int64_t>()[0] += 1;
   }
+  if (is_training() && sum_across_replicas) {
+    Variable y = sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, sum_across_replicas);
+    if (!std::exchange(fuse_relu_, false)) return y;
+    const Variable residual = std::exchange(fused_residual_, Variable());
+    return relu(residual.defined() ? add(y, residual) : y);
+  }
   if (std::exchange(fuse_relu_, false))
     return batch_norm_add_relu(x, std::exchange(fused_residual_, Variable()), weight, bias, running_mean, running_var,
                                is_training(), momentum, eps);
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+int synchronize_batch_norm(Module& model, const SumAcrossReplicas& sum) {
+  int count = 0;
+  for (auto& [name, m] : model.named_modules())
+    if (auto* bn = dynamic_cast<BatchNorm*>(m)) {
+      bn->sum_across_replicas = sum;
+      ++count;
+    }
+  return count;
 }
 
 Variable BatchNorm::forward_relu(const Variable& x) { return forward_add_relu(x, Variable()); }

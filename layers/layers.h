@@ -46,12 +46,19 @@ class BatchNorm : public Module {
   Tensor& running_var;
   Tensor& num_batches_tracked;
   double eps, momentum;
+  // Set (by synchronize_batch_norm): training statistics over the global batch of a data-parallel job,
+  // through sync_batch_norm, unfused (BN, then the addition and ReLU). Unset: this replica's batch.
+  SumAcrossReplicas sum_across_replicas;
 
  private:
   // Set by forward_relu / forward_add_relu for the forward that operator() runs next.
   bool fuse_relu_ = false;
   Variable fused_residual_;
 };
+// Makes every BatchNorm in `model` compute its training statistics over all replicas with `sum`
+// (--sync-bn); returns how many there are. An empty function makes them local again.
+int synchronize_batch_norm(Module& model, const SumAcrossReplicas& sum);
+
 struct BatchNorm2d : BatchNorm {
   explicit BatchNorm2d(int64_t c) : BatchNorm("BatchNorm2d", c) {}
 };

@@ -1,5 +1,6 @@
 #include "nc/class_means.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "core/error.h"
@@ -32,6 +33,15 @@ void ClassMeansAccumulator::add_batch(RealPointer features, const int64_t* label
       ++counts_[static_cast<size_t>(labels[i])];
     }
   });
+}
+
+void ClassMeansAccumulator::sum_across(const SumAcrossReplicas& sum) {
+  const int64_t C = num_classes(), values = sums_.size();
+  std::vector<double> packed(sums_.data(), sums_.data() + values);
+  for (int64_t n : counts_) packed.push_back(static_cast<double>(n));  // exact up to 2^53
+  sum(packed.data(), static_cast<int64_t>(packed.size()));
+  std::copy(packed.begin(), packed.begin() + values, sums_.data());
+  for (int64_t c = 0; c < C; ++c) counts_[static_cast<size_t>(c)] = static_cast<int64_t>(packed[values + c]);
 }
 
 ClassMeans ClassMeansAccumulator::finish() const {

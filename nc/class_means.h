@@ -7,6 +7,7 @@
 
 #include <Eigen/Dense>
 
+#include "core/sum_across_replicas.h"
 #include "nc/between_class_basis.h"
 #include "nc/real_pointer.h"
 
@@ -33,6 +34,10 @@ class ClassMeansAccumulator {
 
   // `features` is n × p, row-major; labels in [0, C).
   void add_batch(RealPointer features, const int64_t* labels, int64_t n);
+
+  // Data parallelism: adds the other ranks' sums and counts to this rank's (every rank calls it once, after
+  // its last batch), so finish() gives every rank the means of the whole set.
+  void sum_across(const SumAcrossReplicas& sum);
 
   // Throws when a class has no sample (its mean, hence μ_G and Ṁ, would be undefined).
   ClassMeans finish() const;

@@ -16,11 +16,18 @@ void CollapseAnalyzer::add_means_batch(RealPointer features, const int64_t* labe
   means_accumulator_.add_batch(features, labels, n);
 }
 
-void CollapseAnalyzer::finish_means() {
+void CollapseAnalyzer::finish_means(const SumAcrossReplicas& sum) {
   COLLAPSE_CHECK(means_ == nullptr, "CollapseAnalyzer::finish_means: called twice");
+  if (sum) means_accumulator_.sum_across(sum);
   means_ = std::make_shared<const ClassMeans>(means_accumulator_.finish());
   train_pass_.emplace(means_, FeatureSplit::train);
   test_pass_.emplace(means_, FeatureSplit::test);
+}
+
+void CollapseAnalyzer::sum_passes_across(const SumAcrossReplicas& sum) {
+  require_means("sum_passes_across");
+  train_pass_->sum_across(sum);
+  test_pass_->sum_across(sum);
 }
 
 void CollapseAnalyzer::add_second_pass_batch(RealPointer features, const int64_t* labels, RealPointer logits,

@@ -28,7 +28,12 @@ class CollapseAnalyzer {
   CollapseAnalyzer(int64_t num_classes, int64_t dim);
 
   void add_means_batch(RealPointer features, const int64_t* labels, int64_t n);
-  void finish_means();
+  // `sum` (data parallelism): each rank fed its shard of the set; the first-pass sums are added across
+  // ranks before the means are formed.
+  void finish_means(const SumAcrossReplicas& sum = nullptr);
+  // Data parallelism: adds the second-pass and test totals across ranks (each rank once, after its last
+  // batch); compute_metrics then gives every rank the single-process numbers.
+  void sum_passes_across(const SumAcrossReplicas& sum);
   void add_second_pass_batch(RealPointer features, const int64_t* labels, RealPointer logits, int64_t n);
   void add_test_batch(RealPointer features, const int64_t* labels, RealPointer logits, int64_t n);
 

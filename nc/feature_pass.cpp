@@ -41,6 +41,24 @@ void FeaturePass::add_batch(RealPointer features, const int64_t* labels, RealPoi
   });
 }
 
+void FeaturePass::sum_across(const SumAcrossReplicas& sum) {
+  FeaturePassTotals& t = totals_;
+  // Counts travel as doubles: exact up to 2^53.
+  std::vector<double> packed = {static_cast<double>(t.classification.count), static_cast<double>(t.classification.errors),
+                                t.classification.loss_sum, static_cast<double>(t.nearest_mean_disagreements)};
+  for (int64_t n : t.class_counts) packed.push_back(static_cast<double>(n));
+  const Eigen::VectorXd& w = t.within_class_sq_projections;
+  packed.insert(packed.end(), w.data(), w.data() + w.size());
+  sum(packed.data(), static_cast<int64_t>(packed.size()));
+  t.classification.count = static_cast<int64_t>(packed[0]);
+  t.classification.errors = static_cast<int64_t>(packed[1]);
+  t.classification.loss_sum = packed[2];
+  t.nearest_mean_disagreements = static_cast<int64_t>(packed[3]);
+  size_t at = 4;
+  for (int64_t& n : t.class_counts) n = static_cast<int64_t>(packed[at++]);
+  for (Eigen::Index k = 0; k < w.size(); ++k) t.within_class_sq_projections(k) = packed[at++];
+}
+
 template <class T>
 void FeaturePass::add_chunk(const T* features, const int64_t* labels, const int64_t* predictions, int64_t n) {
   const ClassMeans& m = *means_;

@@ -17,6 +17,7 @@
 
 #include <Eigen/Dense>
 
+#include "core/sum_across_replicas.h"
 #include "nc/class_means.h"
 #include "nc/classification.h"
 #include "nc/real_pointer.h"
@@ -46,6 +47,9 @@ class FeaturePass {
   void add_batch(RealPointer features, const int64_t* labels, RealPointer logits, int64_t n);
 
   const FeaturePassTotals& totals() const { return totals_; }
+  // Data parallelism: adds the other ranks' totals to this rank's (every rank calls it once, after its
+  // last batch of the split).
+  void sum_across(const SumAcrossReplicas& sum);
   FeatureSplit split() const { return split_; }
 
  private:

@@ -22,6 +22,7 @@ void collect_features(Network& model, DataLoader& loader, Device device, const F
   int64_t seen = 0;
   try {
     while (loader.next(batch)) {
+      if (batch.size() == 0) continue;  // a rank's empty slice of a short last batch
       model(Variable(batch.images.to(device)));
       COLLAPSE_CHECK(features.defined() && features.dim() == 2, "analyze: the classifier's input is not [N, p] (",
                      features.str(), ")");
@@ -78,12 +79,14 @@ CollapseMetrics analyze_model(Network& model, DataLoader& train, DataLoader* tes
   const int64_t classes = w.size(0), dim = w.size(1);
   CollapseAnalyzer analyzer(classes, dim);
   const bool exporting = !options.export_dir.empty();
+  const SumAcrossReplicas& sum = options.sum_across_replicas;
+  COLLAPSE_CHECK(!(exporting && sum), "analyze: exporting features needs the whole set in one process");
   SplitExport train_export, test_export;
 
   collect_features(model, train, options.device, [&](const Tensor& h, const Tensor& y, const Tensor&) {
     analyzer.add_means_batch(h.data<float>(), y.data<int64_t>(), h.size(0));
   });
-  analyzer.finish_means();
+  analyzer.finish_means(sum);
   collect_features(model, train, options.device, [&](const Tensor& h, const Tensor& y, const Tensor& z) {
     analyzer.add_second_pass_batch(h.data<float>(), y.data<int64_t>(), z.data<float>(), h.size(0));
     if (exporting) train_export.add(h, y, z);
@@ -93,6 +96,7 @@ CollapseMetrics analyze_model(Network& model, DataLoader& train, DataLoader* tes
       analyzer.add_test_batch(h.data<float>(), y.data<int64_t>(), z.data<float>(), h.size(0));
       if (exporting) test_export.add(h, y, z);
     });
+  if (sum) analyzer.sum_passes_across(sum);
   if (exporting) {
     const std::filesystem::path dir(options.export_dir);
     std::filesystem::create_directories(dir);

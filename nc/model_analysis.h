@@ -16,6 +16,9 @@ struct AnalysisOptions {
   Device device = Device::cpu();
   std::optional<double> weight_decay_term;  // ½·λ·‖θ‖², to report train_loss_wd
   std::string export_dir;                    // non-empty: also write the features as .npy files there
+  // Data parallelism: the loaders are sharded (each rank sees its slice of the sets) and `sum` adds the
+  // float64 statistics across ranks, so every rank gets the single-process metrics. Not with export_dir.
+  SumAcrossReplicas sum_across_replicas;
 };
 
 // The batch-by-batch features of one pass: calls `sink(features [n,p], labels [n], logits [n,C])`.

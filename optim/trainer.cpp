@@ -56,7 +56,11 @@ void TerminalPhaseTracker::observe(int epoch, double train_error) {
 }
 
 Trainer::Trainer(Module& model, SGD& optimizer, MultiStepLR schedule, TrainerOptions options)
-    : model_(model), optimizer_(optimizer), schedule_(std::move(schedule)), options_(options) {}
+    : model_(model), optimizer_(optimizer), schedule_(std::move(schedule)), options_(options) {
+  if (distributed())
+    gradients_ = std::make_unique<GradientSynchronizer>(
+        model_.parameters(), options_.gradient_comm ? *options_.gradient_comm : *options_.comm, options_.data_parallel);
+}
 
 EpochResult Trainer::train_epoch(int epoch, DataLoader& train, int64_t first_step) {
   EpochResult r;
@@ -82,17 +86,32 @@ EpochResult Trainer::train_epoch(int epoch, DataLoader& train, int64_t first_ste
     optimizer_.zero_grad();
     Variable logits = model_(Variable(images));
     Variable loss = cross_entropy(logits, labels);
-    const double batch_loss = loss.data().item();
+    double batch_loss = loss.data().item();
+    int64_t batch_errors = count_errors(logits.data(), labels);
+    bool stop_now = options_.stop && options_.stop->load() != 0;
+    // This rank's share of the global batch's mean loss (data_parallel.h): B_r/B of its own mean.
+    const double share = static_cast<double>(batch.size()) / static_cast<double>(batch.global_size);
+    if (distributed()) {
+      double global[3] = {batch_loss * share, static_cast<double>(batch_errors), stop_now ? 1.0 : 0.0};
+      options_.comm->all_reduce_sum(global, 3);
+      batch_loss = global[0], batch_errors = static_cast<int64_t>(global[1]), stop_now = global[2] > 0;
+    }
     // Stop before the step: the weights stay those of the last finite step, and no diverged epoch is
     // ever reported or checkpointed.
     if (!std::isfinite(batch_loss))
       throw NonFiniteError(detail::concat("training diverged at epoch ", epoch, ", step ", first_step + steps + 1, "/", total_steps,
                                           ": the loss is ", batch_loss, " (lr ", r.lr, ")"));
-    loss.backward();
+    if (gradients_) {
+      gradients_->begin_step();
+      loss.backward(Tensor::full(loss.data().shape(), share, loss.data().dtype(), loss.data().device()));
+      gradients_->finish();
+    } else {
+      loss.backward();
+    }
     optimizer_.step();
     loss_sum += batch_loss;
-    errors += count_errors(logits.data(), labels);
-    r.images += images.size(0);
+    errors += batch_errors;
+    r.images += batch.global_size;
     ++steps;
     const auto now = Clock::now();
     const bool every_n = options_.progress_every > 0 && steps % options_.progress_every == 0;
@@ -104,7 +123,7 @@ EpochResult Trainer::train_epoch(int epoch, DataLoader& train, int64_t first_ste
       std::fflush(stdout);
       last_live = now;
     }
-    if (options_.stop && options_.stop->load() != 0 && first_step + steps < total_steps) {
+    if (stop_now && first_step + steps < total_steps) {
       r.stopped = true;
       break;
     }
@@ -137,6 +156,7 @@ EvalResult Trainer::evaluate(DataLoader& source) {
   int64_t errors = 0;
   Batch batch;
   while (source.next(batch)) {
+    if (batch.size() == 0) continue;  // a rank's empty slice of a short last batch
     Tensor images = batch.images.to(options_.device), labels = batch.labels.to(options_.device);
     Variable logits = model_(Variable(images));
     const int64_t n = images.size(0);
@@ -145,6 +165,11 @@ EvalResult Trainer::evaluate(DataLoader& source) {
     r.images += n;
   }
   model_.train();
+  if (distributed()) {
+    double totals[3] = {loss_sum, static_cast<double>(errors), static_cast<double>(r.images)};
+    options_.comm->all_reduce_sum(totals, 3);
+    loss_sum = totals[0], errors = static_cast<int64_t>(totals[1]), r.images = static_cast<int64_t>(totals[2]);
+  }
   COLLAPSE_CHECK(r.images > 0, "evaluate: the data source is empty");
   r.loss = loss_sum / static_cast<double>(r.images);
   r.error = static_cast<double>(errors) / static_cast<double>(r.images);

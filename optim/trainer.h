@@ -10,7 +10,9 @@
 #include <string>
 
 #include "data/data_loader.h"
+#include "distributed/communicator.h"
 #include "layers/module.h"
+#include "optim/data_parallel.h"
 #include "optim/sgd.h"
 
 namespace collapse {
@@ -62,6 +64,13 @@ struct TrainerOptions {
   Device device = Device::cpu();
   // When it becomes non-zero (a signal's number), train_epoch returns after the step it is in.
   const std::atomic<int>* stop = nullptr;
+  // Data parallelism: with a communicator of size K > 1, loaders must be sharded (LoaderOptions::sharded)
+  // and gradients are summed across ranks (optim/data_parallel.h). Each step also sums three numbers across
+  // ranks (the loss, the errors, a stop request), so every rank reports the global batch's loss and error
+  // and all ranks stop, or diverge, at the same step.
+  distributed::Communicator* comm = nullptr;
+  distributed::Communicator* gradient_comm = nullptr;  // NCCL for gradients on GPUs; unset: comm
+  DataParallelOptions data_parallel;
 };
 
 class Trainer {
@@ -78,12 +87,17 @@ class Trainer {
   SGD& optimizer() { return optimizer_; }
   const MultiStepLR& schedule() const { return schedule_; }
   const TrainerOptions& options() const { return options_; }
+  // Data parallelism: seconds spent waiting for gradient all-reduces that backward did not hide (0 alone).
+  double gradient_wait_seconds() const { return gradients_ ? gradients_->wait_seconds() : 0.0; }
 
  private:
+  bool distributed() const { return options_.comm && options_.comm->size() > 1; }
+
   Module& model_;
   SGD& optimizer_;
   MultiStepLR schedule_;
   TrainerOptions options_;
+  std::unique_ptr<GradientSynchronizer> gradients_;  // data parallelism only
   // The ETA averages every epoch this process has trained, with whatever ran between them (measurements).
   std::chrono::steady_clock::time_point first_epoch_start_{};
   int first_epoch_ = -1;

@@ -126,6 +126,7 @@ nlohmann::json to_json(const ExperimentConfig& c) {
           {"checkpoint_every", c.checkpoint_every},
           {"tpt_accuracy", c.tpt_accuracy},
           {"measurements", c.measurements},
+          {"sync_bn", c.sync_bn},
           {"loss", "cross-entropy, mean over batch"},
           {"augmentation", "none"},
           {"drop_last", true},

@@ -41,6 +41,9 @@ struct ExperimentConfig {
   // Extra registered measurements (nc/measurements.h) taken at each measured epoch; unset: those on by default.
   std::vector<std::string> measurements;
   bool measurements_given = false;
+  // Data parallelism (mpirun -np K): batch-norm statistics over the global batch rather than each rank's
+  // slice. Changes the numbers of a K-rank run (not of a single process), so --resume keeps it.
+  bool sync_bn = false;
 };
 
 // Fills every "use the default" field from the dataset and epochs; throws collapse::Error on bad values.

@@ -84,7 +84,8 @@ const std::vector<ResultField>& result_fields() {
       COLLAPSE_RESULT_FIELD("--momentum", momentum),     COLLAPSE_RESULT_FIELD("--weight-decay", weight_decay),
       COLLAPSE_RESULT_FIELD("--batch-size", batch_size), COLLAPSE_RESULT_FIELD("--lr-milestones", lr_milestones),
       COLLAPSE_RESULT_FIELD("--measure-epochs", measure_epochs), COLLAPSE_RESULT_FIELD("--measure", measurements),
-      COLLAPSE_RESULT_FIELD("--seed", seed),             COLLAPSE_RESULT_FIELD("", tpt_accuracy)};
+      COLLAPSE_RESULT_FIELD("--seed", seed),             COLLAPSE_RESULT_FIELD("", tpt_accuracy),
+      COLLAPSE_RESULT_FIELD("--sync-bn", sync_bn)};
   return fields;
 }
 #undef COLLAPSE_RESULT_FIELD
@@ -124,6 +125,11 @@ ExperimentConfig config_from_json(const nlohmann::json& j, const std::string& fi
   c.tpt_accuracy = number(j, "tpt_accuracy", file);
   c.measurements = texts(j, "measurements", file);
   c.measurements_given = true;
+  // Runs from before data parallelism have no sync_bn field: theirs was per-process batch norm.
+  if (j.contains("sync_bn")) {
+    COLLAPSE_CHECK(j["sync_bn"].is_boolean(), file, ": field 'sync_bn' must be true or false, it is ", j["sync_bn"].dump());
+    c.sync_bn = j["sync_bn"].get<bool>();
+  }
   return c;
 }
 
