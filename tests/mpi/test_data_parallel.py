@@ -25,7 +25,9 @@ DATA = os.environ.get("COLLAPSE_DATA", "../shared/datasets")
 EXE = os.path.join(BUILD, "nc-experiment")
 MPIRUN = shutil.which("mpirun")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1")
+           OMPI_MCA_rmaps_base_oversubscribe="1",
+           # Containers often forbid the cross-memory attach Open MPI uses between local ranks by default.
+           OMPI_MCA_btl_vader_single_copy_mechanism="none")
 COMMON = ["--dataset", "mnist", "--data-root", DATA, "--arch", "resnet", "--depth", "18", "--width", "0.125",
           "--per-class", "24", "--test-per-class", "10", "--threads", "1", "--quiet"]
 
