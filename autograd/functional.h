@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "autograd/variable.h"
+#include "backends/classification_loss.h"
 #include "backends/kernels.h"
 #include "core/sum_across_replicas.h"
 
@@ -61,5 +62,8 @@ class GrowingConcat {
 Variable flatten(const Variable& x);  // [N, d1, d2, ...] -> [N, d1*d2*...] in row-major (C,H,W) order
 // Mean cross-entropy of logits [N,C] against int64 labels [N]; a one-element output.
 Variable cross_entropy(const Variable& logits, const Tensor& labels);
+// The training loss `spec` names (backends/classification_loss.h), mean over the batch; cross_entropy for
+// LossKind::cross_entropy.
+Variable classification_loss(const Variable& logits, const Tensor& labels, const LossSpec& spec);
 
 }  // namespace collapse

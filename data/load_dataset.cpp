@@ -1,4 +1,5 @@
 // read_raw_split and load_dataset (declared in registry.h): from a dataset name to files to tensors' sources.
+#include <algorithm>
 #include <memory>
 
 #include "core/error.h"
@@ -112,11 +113,20 @@ LoadedDataset load_dataset(const std::string& name, const fs::path& root, const 
   const int64_t per_class =
       options.train_per_class == kDefaultPerClass ? out.info.train_per_class : options.train_per_class;
   Generator gen = derived_generator(options.seed, kSubsampleStream);
+  COLLAPSE_CHECK(options.imbalance_ratio == 1.0 || out.info.name != "imagenet",
+                 "--imbalance: not for imagenet (its subset is an image folder; make it long-tailed there)");
   if (out.info.name == "imagenet") return load_image_folder(std::move(out), dir, per_class, gen, options);
 
   RawDataset train = read_split_from(out.info, dir, Split::train, options);
-  const std::vector<int64_t> kept = training_subset(train.labels, train.num_classes, per_class, gen,
-                                                    train.class_names, describe(out.info, dir, Split::train));
+  std::vector<int64_t> kept = training_subset(train.labels, train.num_classes, per_class, gen, train.class_names,
+                                              describe(out.info, dir, Split::train));
+  if (options.imbalance_ratio != 1.0) {
+    // n: the per-class draw, or (every example kept) the smallest class.
+    const std::vector<int64_t> have = class_counts(train.labels, train.num_classes);
+    const int64_t n = per_class > 0 ? per_class : *std::min_element(have.begin(), have.end());
+    kept = first_of_each_class(kept, train.labels,
+                               imbalanced_counts(n, train.num_classes, options.imbalance_ratio, options.imbalance_profile));
+  }
   if (static_cast<int64_t>(kept.size()) != train.n) train = select_examples(train, kept);
   const RawDataset test = read_split_from(out.info, dir, Split::test, options);
   warn_about_empty_test_classes(test.labels, test.num_classes, describe(out.info, dir, Split::test));

@@ -47,6 +47,10 @@ struct LoadOptions {
   // n > 0: n per class, drawn with `seed`.
   int64_t train_per_class = kDefaultPerClass;
   uint64_t seed = 0;
+  // A long-tailed training set (data/subsample.h imbalanced_counts): class c keeps counts[c] of the
+  // per-class draw, the largest class all of it. 1: balanced.
+  double imbalance_ratio = 1.0;
+  std::string imbalance_profile = "exp";
   bool coarse_labels = false;     // cifar100: the 20 superclasses instead of the 100 classes
   bool lazy_images = true;        // imagenet: decode in the loader; false decodes every image up front
   // imagenet, lazy_images: decode up front anyway when the decoded subset (raw bytes and normalised floats)

@@ -1,6 +1,7 @@
 #include "data/subsample.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "data/raw_dataset.h"
@@ -56,6 +57,36 @@ void check_no_empty_class(const std::vector<int64_t>& labels, int64_t num_classe
   const std::vector<int64_t> counts = class_counts(labels, num_classes);
   for (int64_t c = 0; c < num_classes; ++c)
     COLLAPSE_CHECK(counts[c] > 0, what, ": ", class_label(c, class_names), " has no examples");
+}
+
+std::vector<int64_t> imbalanced_counts(int64_t n, int64_t num_classes, double ratio, const std::string& profile) {
+  COLLAPSE_CHECK(std::isfinite(ratio) && ratio >= 1.0, "--imbalance ", ratio, ": the ratio of the largest class to "
+                 "the smallest must be >= 1");
+  COLLAPSE_CHECK(profile == "exp" || profile == "step", "--imbalance-profile '", profile, "': exp or step");
+  std::vector<int64_t> counts(static_cast<size_t>(num_classes));
+  for (int64_t c = 0; c < num_classes; ++c) {
+    const double fraction = profile == "exp"
+                                ? std::pow(ratio, num_classes > 1 ? -static_cast<double>(c) / (num_classes - 1) : 0.0)
+                                : (c < num_classes / 2 ? 1.0 : 1.0 / ratio);
+    counts[static_cast<size_t>(c)] = std::max<int64_t>(1, std::llround(static_cast<double>(n) * fraction));
+  }
+  return counts;
+}
+
+std::vector<int64_t> first_of_each_class(const std::vector<int64_t>& indices, const std::vector<int64_t>& labels,
+                                     const std::vector<int64_t>& counts) {
+  std::vector<int64_t> taken(counts.size(), 0), out;
+  for (int64_t i : indices) {
+    const auto c = static_cast<size_t>(labels[static_cast<size_t>(i)]);
+    if (taken[c] < counts[c]) {
+      ++taken[c];
+      out.push_back(i);
+    }
+  }
+  for (size_t c = 0; c < counts.size(); ++c)
+    COLLAPSE_CHECK(taken[c] == counts[c], "imbalanced subset: class ", c, " has ", taken[c], " examples, ", counts[c],
+                   " wanted");
+  return out;
 }
 
 }  // namespace collapse

@@ -27,4 +27,16 @@ std::vector<int64_t> training_subset(const std::vector<int64_t>& labels, int64_t
 void check_no_empty_class(const std::vector<int64_t>& labels, int64_t num_classes,
                           const std::vector<std::string>& class_names, const std::string& what);
 
+// A long-tailed training set (minority collapse, Fang et al., PNAS 2021): per-class counts where the
+// largest class keeps n and the smallest n/R (rounded, at least 1).
+//   exp:  class c keeps n·R^(−c/(C−1))                     (Cao et al., NeurIPS 2019)
+//   step: classes 0 .. ⌊C/2⌋−1 keep n, the others n/R      (Fang et al.'s majority and minority groups)
+// R = 1 gives n for every class. The error names the flag for a ratio below 1 or an unknown profile.
+std::vector<int64_t> imbalanced_counts(int64_t n, int64_t num_classes, double ratio, const std::string& profile);
+
+// The first counts[c] examples of each class c among `indices` (kept in their order); `labels` is indexed by
+// the values of `indices`. A class with fewer than counts[c] is an error.
+std::vector<int64_t> first_of_each_class(const std::vector<int64_t>& indices, const std::vector<int64_t>& labels,
+                                     const std::vector<int64_t>& counts);
+
 }  // namespace collapse

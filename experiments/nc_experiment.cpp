@@ -27,6 +27,7 @@
 #include "experiments/support/resume_config.h"
 #include "experiments/support/run_folder.h"
 #include "experiments/support/stop_signals.h"
+#include "layers/fixed_etf_classifier.h"
 #include "experiments/support/summary.h"
 #include "nc/class_geometry.h"
 #include "nc/measurements.h"
@@ -154,6 +155,26 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app, bool read_run_
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_flag("--quiet", c.quiet, "no per-epoch progress lines");
+  app.add_option("--loss", c.loss, "training loss: ce (the paper's), label-smoothing, focal or mse")
+      ->check(CLI::IsMember({"ce", "label-smoothing", "focal", "mse"}))
+      ->capture_default_str();
+  app.add_option("--label-smoothing", c.label_smoothing, "label-smoothing: weight α of the uniform target, in [0, 1)")
+      ->check(CLI::Range(0.0, 0.999999))
+      ->capture_default_str();
+  app.add_option("--focal-gamma", c.focal_gamma, "focal: exponent γ >= 0")->check(CLI::Range(0.0, 100.0))->capture_default_str();
+  app.add_option("--mse-target", c.mse_target, "mse: value κ > 0 of the true class's target (1: one-hot)")
+      ->check(CLI::Range(1e-6, 1e6))
+      ->capture_default_str();
+  app.add_flag("--fixed-etf-classifier", c.fixed_etf_classifier, "fix the last layer to a simplex ETF (bias 0) and "
+               "do not train it (Zhu et al. 2021); needs feature dimension >= classes - 1");
+  app.add_option("--imbalance", c.imbalance_ratio, "long-tailed training set: the largest class has R times the "
+                 "smallest (1: balanced; --per-class is the largest class's count)")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  app.add_option("--imbalance-profile", c.imbalance_profile, "exp (Cao et al. 2019) or step (half the classes "
+                 "minority, Fang et al. 2021)")
+      ->check(CLI::IsMember({"exp", "step"}))
+      ->capture_default_str();
   app.add_flag("--sync-bn", c.sync_bn, "under mpirun: batch-norm statistics over the global batch (all ranks), "
                "so K ranks compute what one process does; default: each rank's own slice, as PyTorch's DDP");
   app.add_flag("--profile", c.profile, "print time per op type and per layer over the second trained epoch");
@@ -230,7 +251,7 @@ void report_class_counts(const std::vector<int64_t>& counts, nlohmann::json& con
   std::string list;
   for (int64_t n : counts) list += (list.empty() ? "" : " ") + std::to_string(n);
   std::printf("train images per class: %s\n", list.c_str());
-  if (*fewest != *most)
+  if (*fewest != *most && config.value("imbalance_ratio", 1.0) == 1.0)
     std::printf("warning: the training set is unbalanced (%lld to %lld images per class); the paper's protocol "
                 "balances it (give --per-class N to draw N per class)\n",
                 static_cast<long long>(*fewest), static_cast<long long>(*most));
@@ -373,6 +394,8 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
   LoadOptions load;
   load.train_per_class = c.per_class;
   load.seed = c.seed;
+  load.imbalance_ratio = c.imbalance_ratio;
+  load.imbalance_profile = c.imbalance_profile;
   if (c.image_size > 0) {
     const ResizeCropSides sides = imagenet_resize_crop(c.image_size);
     load.image_prep = {sides.resize_shorter, sides.crop};
@@ -392,6 +415,10 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
   ModelConfig mc{c.arch, c.depth, c.width, data.info.image.channels, data.info.image.height, data.info.num_classes,
                  c.growth_rate};
   NetworkPtr model = build_model(mc, init_gen);
+  if (c.fixed_etf_classifier) {
+    Generator etf_gen = derived_generator(c.seed, /*stream=*/4);
+    fix_to_simplex_etf(model->classifier(), etf_gen);
+  }
   model->to(device);
   std::printf("model: %s%d width %g, %lld parameters\n", c.arch.c_str(), c.depth, c.width,
               static_cast<long long>(model->parameter_count()));
@@ -408,6 +435,7 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
   topts.quiet = c.quiet;
   topts.device = device;
   topts.stop = &stop_signal();
+  topts.loss = loss_spec(c);
   topts.comm = &world;
   topts.gradient_comm = &gradient_comm;
   Trainer trainer(*model, sgd, MultiStepLR(c.lr, c.lr_milestones), topts);

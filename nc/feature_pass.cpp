@@ -19,7 +19,11 @@ FeaturePass::FeaturePass(std::shared_ptr<const ClassMeans> means, FeatureSplit s
   COLLAPSE_CHECK(means_ != nullptr, "FeaturePass: class means are null");
   chunk_rows_ = chunk_rows_for(means_->dim());
   totals_.class_counts.assign(static_cast<size_t>(means_->num_classes()), 0);
-  totals_.within_class_sq_projections = Eigen::VectorXd::Zero(split_ == FeatureSplit::train ? means_->basis.rank() : 0);
+  const bool train = split_ == FeatureSplit::train;
+  const int64_t r = train ? means_->basis.rank() : 0, C = train ? means_->num_classes() : 0;
+  totals_.within_class_sq_projections = Eigen::VectorXd::Zero(r);
+  totals_.within_class_sq_norms = Eigen::VectorXd::Zero(C);
+  totals_.within_class_sq_projections_by_class = Eigen::MatrixXd::Zero(r, C);
 }
 
 void FeaturePass::add_batch(RealPointer features, const int64_t* labels, RealPointer logits, int64_t n) {
@@ -47,8 +51,10 @@ void FeaturePass::sum_across(const SumAcrossReplicas& sum) {
   std::vector<double> packed = {static_cast<double>(t.classification.count), static_cast<double>(t.classification.errors),
                                 t.classification.loss_sum, static_cast<double>(t.nearest_mean_disagreements)};
   for (int64_t n : t.class_counts) packed.push_back(static_cast<double>(n));
-  const Eigen::VectorXd& w = t.within_class_sq_projections;
-  packed.insert(packed.end(), w.data(), w.data() + w.size());
+  auto pack = [&](const double* values, Eigen::Index size) { packed.insert(packed.end(), values, values + size); };
+  pack(t.within_class_sq_projections.data(), t.within_class_sq_projections.size());
+  pack(t.within_class_sq_norms.data(), t.within_class_sq_norms.size());
+  pack(t.within_class_sq_projections_by_class.data(), t.within_class_sq_projections_by_class.size());
   sum(packed.data(), static_cast<int64_t>(packed.size()));
   t.classification.count = static_cast<int64_t>(packed[0]);
   t.classification.errors = static_cast<int64_t>(packed[1]);
@@ -56,7 +62,13 @@ void FeaturePass::sum_across(const SumAcrossReplicas& sum) {
   t.nearest_mean_disagreements = static_cast<int64_t>(packed[3]);
   size_t at = 4;
   for (int64_t& n : t.class_counts) n = static_cast<int64_t>(packed[at++]);
-  for (Eigen::Index k = 0; k < w.size(); ++k) t.within_class_sq_projections(k) = packed[at++];
+  auto unpack = [&](double* out, Eigen::Index size) {
+    std::copy(packed.begin() + static_cast<std::ptrdiff_t>(at), packed.begin() + static_cast<std::ptrdiff_t>(at + size), out);
+    at += static_cast<size_t>(size);
+  };
+  unpack(t.within_class_sq_projections.data(), t.within_class_sq_projections.size());
+  unpack(t.within_class_sq_norms.data(), t.within_class_sq_norms.size());
+  unpack(t.within_class_sq_projections_by_class.data(), t.within_class_sq_projections_by_class.size());
 }
 
 template <class T>
@@ -77,6 +89,10 @@ void FeaturePass::add_chunk(const T* features, const int64_t* labels, const int6
 
   if (train) {
     totals_.within_class_sq_projections += coordinates_.colwise().squaredNorm().transpose();
+    for (int64_t i = 0; i < n; ++i) {
+      totals_.within_class_sq_norms(labels[i]) += centred_.row(i).squaredNorm();
+      totals_.within_class_sq_projections_by_class.col(labels[i]) += coordinates_.row(i).cwiseAbs2().transpose();
+    }
     // Uᵀ(h − μ_G) = Uᵀ(h − μ_y) + a_y: the coordinates the nearest-mean search below needs.
     for (int64_t i = 0; i < n; ++i) coordinates_.row(i) += basis.mean_coordinates.col(labels[i]).transpose();
   }

@@ -35,6 +35,10 @@ struct FeaturePassTotals {
   // Train split only: Σ_i (u_kᵀ(h_i − μ_{y_i}))² for each basis direction k (r entries). Divided by N
   // this is u_kᵀ Σ_W u_k.
   Eigen::VectorXd within_class_sq_projections;
+  // Train split only: Σ_{i in c} ‖h_i − μ_c‖² per class (C entries; Tr Σ_W, CDNV) and
+  // Σ_{i in c} (u_kᵀ(h_i − μ_c))² per direction and class (r × C; per-class NC1). nc/metric_variants.h.
+  Eigen::VectorXd within_class_sq_norms;
+  Eigen::MatrixXd within_class_sq_projections_by_class;
 
   int64_t count() const { return classification.count; }
 };

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "nc/geometry.h"
+#include "nc/metric_variants.h"
 
 namespace collapse::nc {
 namespace {
@@ -90,6 +91,12 @@ CollapseMetrics compute_metrics(const ClassMeans& means, const FeaturePassTotals
   m.maxangle_classifiers = classifier_geometry.maxangle;
   m.nc3 = self_duality_distance(classifier_weights, means.centred);
   m.nc4_train = fraction(train.nearest_mean_disagreements, train.count());
+  const MetricVariants variants = metric_variants(means, train, classifier_weights);
+  m.nc1_quotient = variants.nc1_quotient;
+  m.cdnv = variants.cdnv;
+  m.etf_error_means = variants.etf_error_means;
+  m.etf_error_classifiers = variants.etf_error_classifiers;
+  m.nc1_per_class = variants.nc1_per_class;
 
   if (test != nullptr && test->count() > 0) {
     m.num_test = test->count();
@@ -139,7 +146,14 @@ void to_json(nlohmann::json& j, const CollapseMetrics& m) {
       {"nc3", json_number(m.nc3)},
       {"nc4", json_number(m.nc4)},
       {"nc4_train", json_number(m.nc4_train)},
+      {"nc1_quotient", json_number(m.nc1_quotient)},
+      {"cdnv", json_number(m.cdnv)},
+      {"etf_error_means", json_number(m.etf_error_means)},
+      {"etf_error_classifiers", json_number(m.etf_error_classifiers)},
   };
+  nlohmann::json per_class = nlohmann::json::array();
+  for (double v : m.nc1_per_class) per_class.push_back(json_number(v));
+  j["nc1_per_class"] = per_class;
 }
 
 CollapseMetrics metrics_from_json(const nlohmann::json& j) try {
@@ -166,6 +180,14 @@ CollapseMetrics metrics_from_json(const nlohmann::json& j) try {
   m.nc3 = double_from(j, "nc3");
   m.nc4 = optional_from(j, "nc4");
   m.nc4_train = double_from(j, "nc4_train");
+  // The variants came later: metrics written before them lack the keys (NaN, empty).
+  auto later = [&](const char* key) { return j.contains(key) ? double_from(j, key) : kNaN; };
+  m.nc1_quotient = later("nc1_quotient");
+  m.cdnv = later("cdnv");
+  m.etf_error_means = later("etf_error_means");
+  m.etf_error_classifiers = later("etf_error_classifiers");
+  if (j.contains("nc1_per_class"))
+    for (const auto& v : j.at("nc1_per_class")) m.nc1_per_class.push_back(v.is_null() ? kNaN : v.get<double>());
   return m;
 } catch (const nlohmann::json::exception& e) {
   COLLAPSE_FAIL("metrics_from_json: not a metrics object (docs/metrics.md): ", e.what());
@@ -199,6 +221,8 @@ std::string format_metrics(const CollapseMetrics& m) {
   os << "NC1 within-class variability\n";
   line("Tr(Sw Sb+)/C", number(m.nc1));
   line("Tr(Sw Sb+)", number(m.nc1_trace));
+  line("Tr(Sw)/Tr(Sb)", number(m.nc1_quotient));
+  line("CDNV (mean over pairs)", number(m.cdnv));
   os << "NC2 simplex ETF                   means       classifiers\n";
   auto pair = [&](const char* label, double means, double classifiers) {
     char buffer[64];
@@ -208,6 +232,7 @@ std::string format_metrics(const CollapseMetrics& m) {
   pair("equinorm (CoV of norms)", m.equinorm_means, m.equinorm_classifiers);
   pair("equiangular (std cos)", m.equiangular_means, m.equiangular_classifiers);
   pair("max-angle (|cos+1/(C-1)|)", m.maxangle_means, m.maxangle_classifiers);
+  pair("ETF error of the Gram", m.etf_error_means, m.etf_error_classifiers);
   os << "NC3 self-duality\n";
   line("||W/|W| - M'/|M|||^2", number(m.nc3));
   os << "NC4 nearest class mean\n";

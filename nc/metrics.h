@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <Eigen/Dense>
 #include <nlohmann/json.hpp>
@@ -39,6 +40,13 @@ struct CollapseMetrics {
   double nc3 = 0.0;
   std::optional<double> nc4;  // on the test split
   double nc4_train = 0.0;
+
+  // The variants of nc/metric_variants.h (docs/metrics.md § "Variants").
+  double nc1_quotient = 0.0;
+  double cdnv = 0.0;
+  double etf_error_means = 0.0;
+  double etf_error_classifiers = 0.0;
+  std::vector<double> nc1_per_class;
 };
 
 // Combines the two passes. `classifier_weights` is W (C × p). `test` may be null (no test split).

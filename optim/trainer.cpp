@@ -85,7 +85,7 @@ EpochResult Trainer::train_epoch(int epoch, DataLoader& train, int64_t first_ste
     Tensor images = batch.images.to(options_.device), labels = batch.labels.to(options_.device);
     optimizer_.zero_grad();
     Variable logits = model_(Variable(images));
-    Variable loss = cross_entropy(logits, labels);
+    Variable loss = classification_loss(logits, labels, options_.loss);
     double batch_loss = loss.data().item();
     int64_t batch_errors = count_errors(logits.data(), labels);
     bool stop_now = options_.stop && options_.stop->load() != 0;
@@ -160,7 +160,7 @@ EvalResult Trainer::evaluate(DataLoader& source) {
     Tensor images = batch.images.to(options_.device), labels = batch.labels.to(options_.device);
     Variable logits = model_(Variable(images));
     const int64_t n = images.size(0);
-    loss_sum += cross_entropy(logits, labels).data().item() * static_cast<double>(n);
+    loss_sum += classification_loss(logits, labels, options_.loss).data().item() * static_cast<double>(n);
     errors += count_errors(logits.data(), labels);
     r.images += n;
   }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "backends/classification_loss.h"
 #include "data/data_loader.h"
 #include "distributed/communicator.h"
 #include "layers/module.h"
@@ -71,6 +72,8 @@ struct TrainerOptions {
   distributed::Communicator* comm = nullptr;
   distributed::Communicator* gradient_comm = nullptr;  // NCCL for gradients on GPUs; unset: comm
   DataParallelOptions data_parallel;
+  // The training loss (backends/classification_loss.h); evaluate() reports the same one.
+  LossSpec loss;
 };
 
 class Trainer {

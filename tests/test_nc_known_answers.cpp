@@ -247,7 +247,9 @@ TEST(NcKnownAnswers, NearestClassMeanAgreesWithExplicitDistances) {
 
 // ---- The JSON contract (docs/metrics.md) -------------------------------------------------------------
 
-const std::set<std::string> kMetricKeys = {"num_classes",
+const std::set<std::string> kMetricKeys = {"nc1_quotient", "cdnv", "etf_error_means", "etf_error_classifiers",
+                                           "nc1_per_class",
+                                           "num_classes",
                                            "dim",
                                            "num_train",
                                            "num_test",

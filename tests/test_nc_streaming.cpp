@@ -2,6 +2,8 @@
 // precision near collapse that NEURAL_COLLAPSE.md §4 asks for.
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include <cmath>
 
 #include "nc/dense_reference.h"
@@ -15,19 +17,23 @@ using testing::Classifier;
 using testing::FeatureSet;
 
 // Every floating field of two metric sets agrees to `tolerance`, relative (absolute below 1e-300).
+void expect_values_close(const nlohmann::json& a, const nlohmann::json& b, double tolerance, const std::string& key) {
+  if (a.is_null() || b.is_null()) {
+    EXPECT_EQ(a.is_null(), b.is_null()) << key;
+  } else if (a.is_array()) {  // nc1_per_class
+    ASSERT_EQ(a.size(), b.size()) << key;
+    for (size_t i = 0; i < a.size(); ++i) expect_values_close(a[i], b[i], tolerance, key + "[" + std::to_string(i) + "]");
+  } else if (a.is_number_integer()) {
+    EXPECT_EQ(a.get<int64_t>(), b.get<int64_t>()) << key;
+  } else {
+    const double x = a.get<double>(), y = b.get<double>();
+    EXPECT_LE(std::abs(x - y), tolerance * std::max({std::abs(x), std::abs(y), 1e-300})) << key << ": " << x << " vs " << y;
+  }
+}
+
 void expect_metrics_close(const CollapseMetrics& a, const CollapseMetrics& b, double tolerance) {
   const nlohmann::json ja = to_json(a), jb = to_json(b);
-  for (const auto& [key, value] : ja.items()) {
-    if (value.is_null() || jb[key].is_null()) {
-      EXPECT_EQ(value.is_null(), jb[key].is_null()) << key;
-    } else if (value.is_number_integer()) {
-      EXPECT_EQ(value.get<int64_t>(), jb[key].get<int64_t>()) << key;
-    } else {
-      const double x = value.get<double>(), y = jb[key].get<double>();
-      EXPECT_LE(std::abs(x - y), tolerance * std::max({std::abs(x), std::abs(y), 1e-300}))
-          << key << ": " << x << " vs " << y;
-    }
-  }
+  for (const auto& [key, value] : ja.items()) expect_values_close(value, jb[key], tolerance, key);
 }
 
 // NC1 = Σ_k u_kᵀ Σ_W u_k / s_k² (the projection formula) equals Tr(Σ_W pinv(Σ_B))/C with both p × p

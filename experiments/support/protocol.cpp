@@ -65,6 +65,7 @@ void resolve_defaults(ExperimentConfig& c) {
   if (c.weight_decay == -1) c.weight_decay = imagenet ? 1e-4 : 5e-4;
   COLLAPSE_CHECK(std::isfinite(c.weight_decay) && c.weight_decay >= 0, "--weight-decay: must be >= 0, got ",
                  c.weight_decay);
+  loss_spec(c);  // --loss and its parameters
   if (c.batch_size == 0) c.batch_size = imagenet ? 256 : 128;
   COLLAPSE_CHECK(c.batch_size > 0, "--batch-size: must be > 0, got ", c.batch_size);
   COLLAPSE_CHECK(c.threads >= 0, "--threads: must be >= 0 (0: all cores), got ", c.threads);
@@ -97,6 +98,12 @@ ResizeCropSides imagenet_resize_crop(int64_t crop_side) {
   return {static_cast<int64_t>(std::lround(static_cast<double>(crop_side) * 256.0 / 224.0)), crop_side};
 }
 
+LossSpec loss_spec(const ExperimentConfig& c) {
+  LossSpec spec{loss_kind(c.loss), c.label_smoothing, c.focal_gamma, c.mse_target};
+  check_loss_spec(spec);
+  return spec;
+}
+
 nlohmann::json to_json(const ExperimentConfig& c) {
   return {{"dataset", c.dataset},
           {"data_root", c.data_root},
@@ -127,7 +134,13 @@ nlohmann::json to_json(const ExperimentConfig& c) {
           {"tpt_accuracy", c.tpt_accuracy},
           {"measurements", c.measurements},
           {"sync_bn", c.sync_bn},
-          {"loss", "cross-entropy, mean over batch"},
+          {"loss", c.loss},
+          {"label_smoothing", c.label_smoothing},
+          {"focal_gamma", c.focal_gamma},
+          {"mse_target", c.mse_target},
+          {"fixed_etf_classifier", c.fixed_etf_classifier},
+          {"imbalance_ratio", c.imbalance_ratio},
+          {"imbalance_profile", c.imbalance_profile},
           {"augmentation", "none"},
           {"drop_last", true},
           {"normalisation", "per-channel mean/std of the rebalanced train set, 28x28 padded to 32x32 with 0 first"}};

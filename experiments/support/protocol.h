@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "backends/classification_loss.h"
+
 #include <nlohmann/json.hpp>
 
 namespace collapse::experiment {
@@ -44,7 +46,20 @@ struct ExperimentConfig {
   // Data parallelism (mpirun -np K): batch-norm statistics over the global batch rather than each rank's
   // slice. Changes the numbers of a K-rank run (not of a single process), so --resume keeps it.
   bool sync_bn = false;
+  // The training loss (backends/classification_loss.h): ce (the paper's), label-smoothing, focal, mse.
+  std::string loss = "ce";
+  double label_smoothing = 0.1;
+  double focal_gamma = 2.0;
+  double mse_target = 1.0;
+  // The classifier fixed to a simplex ETF and not trained (layers/fixed_etf_classifier.h).
+  bool fixed_etf_classifier = false;
+  // A long-tailed training set (data/subsample.h imbalanced_counts): largest class / smallest = ratio.
+  double imbalance_ratio = 1.0;
+  std::string imbalance_profile = "exp";
 };
+
+// The training loss the configuration names.
+LossSpec loss_spec(const ExperimentConfig& config);
 
 // Fills every "use the default" field from the dataset and epochs; throws collapse::Error on bad values.
 void resolve_defaults(ExperimentConfig& config);

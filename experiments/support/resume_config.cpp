@@ -85,7 +85,12 @@ const std::vector<ResultField>& result_fields() {
       COLLAPSE_RESULT_FIELD("--batch-size", batch_size), COLLAPSE_RESULT_FIELD("--lr-milestones", lr_milestones),
       COLLAPSE_RESULT_FIELD("--measure-epochs", measure_epochs), COLLAPSE_RESULT_FIELD("--measure", measurements),
       COLLAPSE_RESULT_FIELD("--seed", seed),             COLLAPSE_RESULT_FIELD("", tpt_accuracy),
-      COLLAPSE_RESULT_FIELD("--sync-bn", sync_bn)};
+      COLLAPSE_RESULT_FIELD("--sync-bn", sync_bn),       COLLAPSE_RESULT_FIELD("--loss", loss),
+      COLLAPSE_RESULT_FIELD("--label-smoothing", label_smoothing), COLLAPSE_RESULT_FIELD("--focal-gamma", focal_gamma),
+      COLLAPSE_RESULT_FIELD("--mse-target", mse_target),
+      COLLAPSE_RESULT_FIELD("--fixed-etf-classifier", fixed_etf_classifier),
+      COLLAPSE_RESULT_FIELD("--imbalance", imbalance_ratio),
+      COLLAPSE_RESULT_FIELD("--imbalance-profile", imbalance_profile)};
   return fields;
 }
 #undef COLLAPSE_RESULT_FIELD
@@ -129,6 +134,21 @@ ExperimentConfig config_from_json(const nlohmann::json& j, const std::string& fi
   if (j.contains("sync_bn")) {
     COLLAPSE_CHECK(j["sync_bn"].is_boolean(), file, ": field 'sync_bn' must be true or false, it is ", j["sync_bn"].dump());
     c.sync_bn = j["sync_bn"].get<bool>();
+  }
+  if (j.contains("fixed_etf_classifier")) {
+    COLLAPSE_CHECK(j["fixed_etf_classifier"].is_boolean(), file, ": field 'fixed_etf_classifier' must be true or false");
+    c.fixed_etf_classifier = j["fixed_etf_classifier"].get<bool>();
+  }
+  if (j.contains("imbalance_ratio")) {
+    c.imbalance_ratio = number(j, "imbalance_ratio", file);
+    c.imbalance_profile = text(j, "imbalance_profile", file);
+  }
+  // Runs from before the loss was a choice wrote a description of the cross-entropy.
+  if (j.contains("loss") && j["loss"].is_string() && j["loss"].get<std::string>().rfind("cross-entropy", 0) != 0) {
+    c.loss = text(j, "loss", file);
+    c.label_smoothing = number(j, "label_smoothing", file);
+    c.focal_gamma = number(j, "focal_gamma", file);
+    c.mse_target = number(j, "mse_target", file);
   }
   return c;
 }
