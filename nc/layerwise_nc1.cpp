@@ -1,5 +1,6 @@
 // Per-stage NC1 (nc/layerwise_nc1.h) and the "layerwise_nc1" measurement.
 #include "nc/layerwise_nc1.h"
+#include "nc/separation_law.h"
 
 #include <cmath>
 #include <memory>
@@ -115,6 +116,7 @@ LayerwiseNc1 layerwise_nc1(Network& model, DataLoader& train, const LayerwiseOpt
   probe_dims(model, train, stages, dtype, options.device);
   LayerwiseNc1 result;
   result.features = choose_features(options, stages, classes);
+  result.num_classes = classes;
   const bool pooled = result.features == StageFeatures::pooled;
   for (auto& s : stages)
     s.analyzer = std::make_unique<CollapseAnalyzer>(classes, pooled ? s.pooled_dim : s.flattened_dim);
@@ -148,8 +150,14 @@ LayerwiseNc1 layerwise_nc1(Network& model, DataLoader& train, const LayerwiseOpt
 
 nlohmann::json to_json(const LayerwiseNc1& result) {
   nlohmann::json stages = nlohmann::json::array();
-  for (const auto& s : result.stages) stages.push_back({{"name", s.name}, {"dim", s.dim}, {"nc1", json_number(s.nc1)}});
-  return {{"features", result.features == StageFeatures::pooled ? "pooled" : "flattened"}, {"stages", stages}};
+  std::vector<double> fuzziness;  // Tr(Σ_W Σ_B⁺) = C·NC1 per stage
+  for (const auto& s : result.stages) {
+    stages.push_back({{"name", s.name}, {"dim", s.dim}, {"nc1", json_number(s.nc1)}});
+    fuzziness.push_back(static_cast<double>(result.num_classes) * s.nc1);
+  }
+  return {{"features", result.features == StageFeatures::pooled ? "pooled" : "flattened"},
+          {"stages", stages},
+          {"separation_law", to_json(fit_separation_law(fuzziness))}};
 }
 
 namespace {

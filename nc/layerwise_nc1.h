@@ -42,6 +42,7 @@ struct StageNc1 {
 
 struct LayerwiseNc1 {
   StageFeatures features = StageFeatures::flattened;  // what was measured: flattened or pooled
+  int64_t num_classes = 0;
   std::vector<StageNc1> stages;                       // in stage_outputs() order (input to output)
 };
 
@@ -49,7 +50,8 @@ struct LayerwiseNc1 {
 // the model's parameters, so float64 models work too. Leaves the model in the train/eval mode it found.
 LayerwiseNc1 layerwise_nc1(Network& model, DataLoader& train, const LayerwiseOptions& options = {});
 
-// {"features": "flattened" | "pooled", "stages": [{"name", "dim", "nc1"}, …]}; NaN is written as null.
+// {"features": "flattened" | "pooled", "stages": [{"name", "dim", "nc1"}, …], "separation_law": the fit of
+// nc/separation_law.h to the stages' C·nc1}; NaN is written as null.
 nlohmann::json to_json(const LayerwiseNc1& result);
 
 }  // namespace collapse::nc

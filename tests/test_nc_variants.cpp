@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "nc/metric_variants.h"
+#include "nc/separation_law.h"
 #include "tests/test_nc_support.h"
 
 namespace collapse::nc {
@@ -140,6 +141,30 @@ TEST(NcVariants, MatchADirectDenseComputation) {
   const Eigen::MatrixXd gram = centred.transpose() * centred;
   const Eigen::MatrixXd etf = (Eigen::MatrixXd::Identity(C, C) - Eigen::MatrixXd::Constant(C, C, 1.0 / C)) / std::sqrt(C - 1.0);
   EXPECT_NEAR(m.etf_error_means, (gram / gram.norm() - etf).norm(), 1e-12);
+}
+
+}  // namespace
+}  // namespace collapse::nc
+
+namespace collapse::nc {
+namespace {
+
+// The law of data separation's fit: an exact geometric decay is a line (R² = 1, its ratio), noise lowers R²,
+// stages without a positive value are left out, and too few points give no R².
+TEST(SeparationLaw, FitsTheGeometricDecayOfTheFuzziness) {
+  const SeparationLaw exact = fit_separation_law({8.0, 4.0, 2.0, 1.0, 0.5});
+  EXPECT_EQ(exact.points, 5);
+  EXPECT_NEAR(exact.ratio_per_stage, 0.5, 1e-12);
+  EXPECT_NEAR(exact.r_squared, 1.0, 1e-12);
+  EXPECT_NEAR(exact.intercept, std::log(8.0), 1e-12);
+  const SeparationLaw noisy = fit_separation_law({8.0, 5.0, 1.5, 1.2, 0.4});
+  EXPECT_LT(noisy.r_squared, 0.99);
+  EXPECT_GT(noisy.r_squared, 0.8);
+  const SeparationLaw gaps = fit_separation_law({8.0, std::nan(""), 2.0, -1.0, 0.5});
+  EXPECT_EQ(gaps.points, 3);
+  EXPECT_NEAR(gaps.ratio_per_stage, 0.5, 1e-12);
+  EXPECT_TRUE(std::isnan(fit_separation_law({3.0, 1.0}).r_squared));
+  EXPECT_TRUE(std::isnan(fit_separation_law({3.0}).slope));
 }
 
 }  // namespace
