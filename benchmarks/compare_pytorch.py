@@ -44,6 +44,7 @@ load average seen while the row ran.
   benchmarks/compare_pytorch.py                                      # every row (long)
   benchmarks/compare_pytorch.py --arch resnet18 --width 0.25 --input 3x32x32 --threads 1   # one row
   benchmarks/compare_pytorch.py --bench /tmp/build/bench-train-step --steps 20 --rounds 3
+  benchmarks/compare_pytorch.py --threads 2 --width 0.25 --busy-cores 1   # idle, then one core busy, both frameworks
 """
 import argparse
 import json
@@ -367,6 +368,38 @@ def our_param_counts(bench, archs, widths, inputs):
     return out
 
 
+def alternate_rounds(row, args, arch, width, input_label, threads, loads):
+    """PyTorch round, collapse round, ... (args.rounds each): the img/s of each round and our last JSON row."""
+    ours_rates, torch_rates, last = [], [], None
+    for _ in range(args.rounds):
+        torch_rates.append(row.round(args.steps, 1))
+        last = run_ours(args.bench, arch, width, input_label, threads, args.batch, args.steps, args.warmup)
+        ours_rates.append(last["ours_img_s"])
+        loads.append(os.getloadavg()[0])
+    return ours_rates, torch_rates, last
+
+
+class BusyCores:
+    """K single-threaded spinning processes, each in a session of its own, for the duration of a block: a busy
+    machine as a desktop's other applications make it (with Linux's autogroup scheduler, a spinner in this
+    script's own session would share the cores differently: docs/performance.md § "A busy machine")."""
+
+    def __init__(self, count):
+        self.count, self.procs = count, []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+                      for _ in range(self.count)]
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+
+
 def default_bench():
     for p in [os.path.join(REPO, "build", "bench-train-step"), os.path.join(os.getcwd(), "build", "bench-train-step")]:
         if os.path.exists(p):
@@ -390,6 +423,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per framework (median of rounds)")
     ap.add_argument("--bench", default=default_bench(), help="path of bench-train-step (default: build/bench-train-step)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--busy-cores", type=int, default=0,
+                    help="after each row's idle rounds, run them again while K single-threaded spinners, each in a "
+                         "session of its own, take K cores (a busy machine); rows then report both")
     ap.add_argument("--blas", default="",
                     help="a BLAS library to LD_PRELOAD for PyTorch's Linear layers (default: a system OpenBLAS when "
                          "installed, e.g. apt-get install libopenblas0-openmp); 'none' keeps libblas.so.3")
@@ -446,12 +482,11 @@ def main():
                     loads = [os.getloadavg()[0]]
                     row = TorchRow(torch, arch, w, inp, args.batch, args.classes, args.seed)
                     row.round(0, args.warmup)
-                    ours_rates, torch_rates, last = [], [], None
-                    for _ in range(args.rounds):
-                        torch_rates.append(row.round(args.steps, 1))
-                        last = run_ours(args.bench, arch, w, inp, t, args.batch, args.steps, args.warmup)
-                        ours_rates.append(last["ours_img_s"])
-                        loads.append(os.getloadavg()[0])
+                    ours_rates, torch_rates, last = alternate_rounds(row, args, arch, w, inp, t, loads)
+                    busy_ours, busy_torch = [], []
+                    if args.busy_cores:
+                        with BusyCores(args.busy_cores):
+                            busy_ours, busy_torch, _ = alternate_rounds(row, args, arch, w, inp, t, [])
                     del row
                     mem = run_torch_memory(arch, w, inp, t, args.batch, args.classes, args.seed, args.steps)
                     ours_step_mb = last["peak_rss_mb"] - last.get("rss_before_model_mb", 0.0)
@@ -462,6 +497,17 @@ def main():
                           f"{ours / theirs:>6.2f} | {last['peak_rss_mb']:>6.0f} ({ours_step_mb:>4.0f}) "
                           f"{mem['peak_rss_mb']:>6.0f} ({torch_step_mb:>4.0f}) {last['allocs_per_step']:>6.2f} "
                           f"{last['primitives_created']:>5} | {load:.2f}")
+                    if args.busy_cores:
+                        b_ours, b_theirs = statistics.median(busy_ours), statistics.median(busy_torch)
+                        print(f"{'':<11} {'busy ' + str(args.busy_cores):<8} {'':>5} {'':>3} {'':>10} | {b_ours:>10.1f} "
+                              f"{b_theirs:>13.1f} {b_ours / b_theirs:>6.2f} | busy/idle: ours {b_ours / ours:.2f}, "
+                              f"pytorch {b_theirs / theirs:.2f}")
+                        busy = {"busy_cores": args.busy_cores, "busy_ours_img_s": round(b_ours, 2),
+                                "busy_pytorch_img_s": round(b_theirs, 2), "busy_ratio": round(b_ours / b_theirs, 3),
+                                "ours_busy_over_idle": round(b_ours / ours, 3),
+                                "pytorch_busy_over_idle": round(b_theirs / theirs, 3)}
+                    else:
+                        busy = {}
                     print(json.dumps({"arch": arch, "input": inp, "width": w, "threads": t, "batch": args.batch,
                                       "params": last["params"], "ours_img_s": round(ours, 2),
                                       "pytorch_img_s": round(theirs, 2), "ratio": round(ours / theirs, 3),
@@ -471,7 +517,7 @@ def main():
                                       "ours_step_mb": round(ours_step_mb, 1), "pytorch_step_mb": round(torch_step_mb, 1),
                                       "ours_allocs_per_step": last["allocs_per_step"],
                                       "ours_primitives_created": last["primitives_created"],
-                                      "loadavg_1min": round(load, 2)}))
+                                      "loadavg_1min": round(load, 2), **busy}))
                     sys.stdout.flush()
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 

@@ -21,6 +21,8 @@
 
 #include "autograd/functional.h"
 #include "core/init.h"
+#include "core/available_cpus.h"
+#include "core/openmp_policy.h"
 #include "core/rng.h"
 #include "data/data_loader.h"
 #include "layers/layers.h"
@@ -40,6 +42,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  adopt_openmp_wait_policy(argv);
   auto world = distributed::connect_world(argc, argv);
   CLI::App app{"bench-data-parallel: data-parallel step time (run under mpirun -np K)"};
   std::string arch = "resnet";
@@ -57,7 +60,7 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "rounds of (overlap, no overlap)")->capture_default_str();
   app.add_flag("--sync-bn", sync_bn, "synchronised batch norm");
   CLI11_PARSE(app, argc, argv);
-  if (threads > 0) omp_set_num_threads(threads);
+  if (const int t = threads_to_use(threads); t > 0) omp_set_num_threads(t);
   const int K = world->size(), rank = world->rank();
 
   Generator gen(1);

@@ -41,7 +41,10 @@
 #include "backends/cpu/conv2d_winograd.h"
 #include "backends/cpu/onednn_common.h"
 #include "backends/device_query.h"
+#include "core/busy_cores.h"
 #include "core/init.h"
+#include "core/available_cpus.h"
+#include "core/openmp_policy.h"
 #include "core/profiler.h"
 #include "core/rng.h"
 #include "core/storage.h"
@@ -67,6 +70,7 @@ struct Options {
   bool profile = false;
   bool no_fork = false;
   bool json_only = false;
+  int busy_cores = 0;  // spinners in other sessions during each row (a busy machine)
 };
 
 struct Arch {
@@ -159,7 +163,7 @@ void print_header(bool cuda) {
 
 // Runs one row and prints its table line and JSON line.
 void run_row(const Options& o, const Arch& arch, double width, const Input& in, int threads) {
-  if (threads > 0) omp_set_num_threads(threads);
+  if (const int t = threads_to_use(threads); t > 0) omp_set_num_threads(t);
   const int used_threads = omp_get_max_threads();
   const Device device = Device::parse(o.device);
   COLLAPSE_CHECK(device.is_cpu() || cuda_device_available(), "--device ", o.device,
@@ -240,11 +244,12 @@ void run_row(const Options& o, const Arch& arch, double width, const Input& in, 
       "\"batch\": %lld, \"device\": \"%s\", \"params\": %lld, \"ours_img_s\": %.2f, \"step_ms\": %.3f, "
       "\"fwd_loss_ms\": %.3f, \"bwd_ms\": %.3f, \"sgd_ms\": %.3f, \"peak_rss_mb\": %.1f, \"allocs_per_step\": %.3f, "
       "\"primitives_created\": %zu, \"cuda_mallocs\": %zu, \"steps\": %d, \"warmup\": %d, "
-      "\"rss_before_model_mb\": %.1f, \"peak_live_tensor_mb\": %.1f}\n",
+      "\"rss_before_model_mb\": %.1f, \"peak_live_tensor_mb\": %.1f, \"busy_cores\": %d, \"omp_wait_policy\": \"%s\"}\n",
       arch.name.c_str(), in.label.c_str(), static_cast<long long>(in.channels), static_cast<long long>(in.size),
       static_cast<long long>(in.size), width_str(width).c_str(), used_threads, static_cast<long long>(o.batch),
       device.str().c_str(), static_cast<long long>(params), img_s, step_ms, median(fwd), median(bwd), median(sgd), rss,
-      allocs, prims, cuda_mallocs, o.steps, o.warmup, rss_before_model, live_mb);
+      allocs, prims, cuda_mallocs, o.steps, o.warmup, rss_before_model, live_mb, o.busy_cores,
+      openmp_wait_policy().c_str());
   std::fflush(stdout);
 
   if (o.profile) {
@@ -294,6 +299,7 @@ bool run_row_isolated(const Options& o, const Arch& arch, double width, const In
 }  // namespace
 
 int main(int argc, char** argv) {
+  adopt_openmp_wait_policy(argv);  // the same waiting policy as nc-experiment (core/openmp_policy.h)
   Options o;
   CLI::App app{"Images/s of one full SGD training step (zero_grad, forward, cross-entropy, backward, update)"};
   app.add_option("--arch", o.archs, "architectures: family + depth (vgg11, resnet18, densenet40, ...)")
@@ -312,6 +318,10 @@ int main(int argc, char** argv) {
   app.add_flag("--profile", o.profile, "then run as many profiled steps and print time per op type and per layer");
   app.add_flag("--no-fork", o.no_fork, "run every row in this process (peak RSS then accumulates over rows)");
   app.add_flag("--json-only", o.json_only, "print only the JSON lines");
+  app.add_option("--busy-cores", o.busy_cores, "run each row while K single-threaded spinners, each in a session of "
+                 "its own, take K cores (a busy machine)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -359,7 +369,7 @@ int main(int argc, char** argv) {
       for (const Input& in : inputs)
         for (double w : o.widths)
           for (int t : threads)
-            if (!run_row_isolated(o, a, w, in, t)) ++failures;
+            if (const BusyCores busy(o.busy_cores); !run_row_isolated(o, a, w, in, t)) ++failures;
     return failures ? 1 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-train-step: %s\n", e.what());

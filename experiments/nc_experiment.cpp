@@ -17,6 +17,8 @@
 #include <sstream>
 
 #include "backends/device_query.h"
+#include "core/available_cpus.h"
+#include "core/openmp_policy.h"
 #include "core/profiler.h"
 #include "data/registry.h"
 #include "data/subset_dataset.h"
@@ -140,7 +142,7 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app, bool read_run_
   app.add_option("--seed", c.seed, "seed of everything random, in [0, 2^64)")
       ->check(kDecimalUnsigned)
       ->capture_default_str();
-  app.add_option("--threads", c.threads, "OpenMP threads (0 = all cores)")
+  app.add_option("--threads", c.threads, "OpenMP threads (0 = the CPUs this process may use: affinity mask and cgroup quota, or OMP_NUM_THREADS)")
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
   app.add_option("--device", c.device, "cpu or cuda")->capture_default_str();
@@ -369,7 +371,7 @@ nlohmann::json distributed_info(const ExperimentConfig& c, const distributed::Co
 }
 
 int run(const ExperimentConfig& c, const std::string& resume_command, distributed::Communicator& world) {
-  if (c.threads > 0) omp_set_num_threads(c.threads);
+  if (const int threads = threads_to_use(c.threads); threads > 0) omp_set_num_threads(threads);
   const bool root = world.is_root(), parallel = world.size() > 1;
   const Device device = device_for_rank(c, world);
   // NCCL carries gradients that live on GPUs; everything else (scalars, statistics, state) goes through MPI.
@@ -660,6 +662,7 @@ std::optional<int> agree_on_config(int argc, char** argv, distributed::Communica
 }  // namespace
 
 int main(int argc, char** argv) {
+  adopt_openmp_wait_policy(argv);  // first: it may re-execute the program (core/openmp_policy.h)
   std::unique_ptr<distributed::Communicator> world;
   try {
     world = distributed::connect_world(argc, argv);

@@ -17,7 +17,9 @@
 
 #include "backends/cpu/conv2d_winograd.h"
 #include "core/atomic_file.h"
+#include "core/available_cpus.h"
 #include "core/error.h"
+#include "core/openmp_policy.h"
 
 namespace collapse::experiment {
 
@@ -151,6 +153,8 @@ nlohmann::json environment_info() {
           {"cpu", cpu},
           {"hardware_threads", std::thread::hardware_concurrency()},
           {"omp_max_threads", omp_get_max_threads()},
+          {"available_cpus", available_cpus().describe()},
+          {"omp_wait_policy", openmp_wait_policy()},
           // Winograd changes the rounding of the cpu convolutions (backends/cpu/conv2d_winograd.h).
           {"cpu_conv_winograd", cpu_winograd_status()}};
 }
