@@ -1,4 +1,5 @@
-// The one translation unit that compiles stb_image for the whole library.
+// The one translation unit that compiles stb_image for the whole library, for PNG only: JPEG goes to
+// libjpeg-turbo (data/jpeg_decode.h), and the folders hold nothing else (data/image_folder.cpp).
 // Third-party code: its warnings are not ours to fix.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -7,6 +8,8 @@
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
+#define STBI_ONLY_PNG
+#define STBI_NO_STDIO
 #include <stb_image.h>
 #pragma GCC diagnostic pop
 
@@ -14,10 +17,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <memory>
+#include <system_error>
+#include <vector>
 
 #include "core/error.h"
 #include "data/bilinear_resize.h"
+#include "data/file_bytes.h"
+#include "data/image_limits.h"
+#include "data/jpeg_decode.h"
 
 namespace collapse {
 
@@ -26,21 +35,69 @@ struct StbiFree {
   void operator()(unsigned char* p) const { stbi_image_free(p); }
 };
 constexpr int kRgb = 3;
+
+std::vector<uint8_t> read_image_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  COLLAPSE_CHECK(ec || size <= static_cast<uintmax_t>(kMaxImageFileBytes), "image ", path.string(), ": ", size,
+                 " bytes is beyond what this reader accepts (", kMaxImageFileBytes, ")");
+  return read_file_bytes(path);  // names the file when it is missing or unreadable
+}
+
+bool stb_size(const std::vector<uint8_t>& bytes, ImageSize& size) {
+  int w = 0, h = 0, channels = 0;
+  if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
+      stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &channels) == 0)
+    return false;
+  size = {w, h};
+  return true;
+}
+
+// The PNG without its zero-length IDAT chunks, which are legal and carry nothing, but make stb_image 2.27
+// memcpy from a null pointer (UBSan; found by fuzzing, tests/fuzz/regressions/image/empty-idat.png).
+// Everything else, malformed chunks included, is left to stb_image to judge.
+std::vector<uint8_t> without_empty_idat(const std::vector<uint8_t>& png) {
+  constexpr size_t kSignature = 8, kChunkOverhead = 12;  // length, type, CRC
+  std::vector<uint8_t> out(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(std::min(png.size(), kSignature)));
+  size_t at = out.size();
+  while (at + kChunkOverhead <= png.size()) {
+    const size_t length = size_t{png[at]} << 24 | size_t{png[at + 1]} << 16 | size_t{png[at + 2]} << 8 | png[at + 3];
+    if (length > png.size() - at - kChunkOverhead) break;  // a chunk past the end: stb_image reports it
+    const bool empty_idat = length == 0 && std::equal(png.begin() + static_cast<std::ptrdiff_t>(at + 4),
+                                                      png.begin() + static_cast<std::ptrdiff_t>(at + 8), "IDAT");
+    if (!empty_idat)
+      out.insert(out.end(), png.begin() + static_cast<std::ptrdiff_t>(at),
+                 png.begin() + static_cast<std::ptrdiff_t>(at + kChunkOverhead + length));
+    at += kChunkOverhead + length;
+  }
+  out.insert(out.end(), png.begin() + static_cast<std::ptrdiff_t>(at), png.end());
+  return out;
+}
+
+// The image as height x width x 3 bytes, with its size.
+std::vector<uint8_t> decode_rgb(const std::vector<uint8_t>& bytes, const std::string& name, ImageSize& size) {
+  if (looks_like_jpeg(bytes.data(), bytes.size())) {
+    size = jpeg_size(bytes.data(), bytes.size(), name);
+    return decode_jpeg_rgb(bytes.data(), bytes.size(), name);
+  }
+  COLLAPSE_CHECK(stb_size(bytes, size), "cannot decode image ", name, ": neither a JPEG nor a readable PNG (",
+                 stbi_failure_reason(), ")");
+  check_image_size(name, size);
+  const std::vector<uint8_t> png = without_empty_idat(bytes);
+  int w = 0, h = 0, channels_in_file = 0;
+  std::unique_ptr<unsigned char, StbiFree> pixels(
+      stbi_load_from_memory(png.data(), static_cast<int>(png.size()), &w, &h, &channels_in_file, kRgb));
+  COLLAPSE_CHECK(pixels != nullptr, "cannot decode image ", name, ": ", stbi_failure_reason());
+  return {pixels.get(), pixels.get() + static_cast<size_t>(w) * h * kRgb};
+}
 }  // namespace
 
 void decode_resize_center_crop(const std::filesystem::path& path, const ResizeCrop& prep, uint8_t* out) {
   COLLAPSE_CHECK(prep.crop > 0 && prep.resize_shorter >= prep.crop, "decode_resize_center_crop: crop ", prep.crop,
                  " must be positive and no larger than the resized shorter side ", prep.resize_shorter);
-  int w = 0, h = 0, channels_in_file = 0;
-  COLLAPSE_CHECK(stbi_info(path.c_str(), &w, &h, &channels_in_file) != 0, "cannot decode image ", path.string(), ": ",
-                 stbi_failure_reason());
-  COLLAPSE_CHECK(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide &&
-                     int64_t{w} * h <= kMaxImagePixels && std::max(w, h) <= kMaxImageAspect * std::min(w, h),
-                 "image ", path.string(), ": ", w, "x", h, " pixels is beyond what this reader accepts (sides up to ",
-                 kMaxImageSide, ", at most ", kMaxImagePixels, " pixels, aspect ratio up to ", kMaxImageAspect,
-                 ":1); a real dataset image never is");
-  std::unique_ptr<unsigned char, StbiFree> pixels(stbi_load(path.c_str(), &w, &h, &channels_in_file, kRgb));
-  COLLAPSE_CHECK(pixels != nullptr, "cannot decode image ", path.string(), ": ", stbi_failure_reason());
+  ImageSize size;
+  const std::vector<uint8_t> pixels = decode_rgb(read_image_file(path), path.string(), size);
+  const int64_t w = size.width, h = size.height;
 
   // torchvision's Resize(int): the shorter side becomes `resize_shorter`, the longer one
   // int(resize_shorter * long / short) (truncated).
@@ -51,12 +108,31 @@ void decode_resize_center_crop(const std::filesystem::path& path, const ResizeCr
   // what nearbyint does in the default rounding mode.
   const int64_t top = static_cast<int64_t>(std::nearbyint((rh - prep.crop) / 2.0));
   const int64_t left = static_cast<int64_t>(std::nearbyint((rw - prep.crop) / 2.0));
-  resize_bilinear_window(pixels.get(), w, h, kRgb, rw, rh, left, top, prep.crop, prep.crop, out);
+  resize_bilinear_window(pixels.data(), w, h, kRgb, rw, rh, left, top, prep.crop, prep.crop, out);
 }
 
 bool image_header_readable(const std::filesystem::path& path) {
-  int w = 0, h = 0, channels = 0;
-  return stbi_info(path.c_str(), &w, &h, &channels) != 0;
+  // Called for every file of a folder before training: the first 256 KiB hold the header of nearly every
+  // real image (EXIF and ICC blocks come before it); only when they do not is the whole file read.
+  const auto readable = [&](const std::vector<uint8_t>& bytes) {
+    ImageSize size;
+    if (!looks_like_jpeg(bytes.data(), bytes.size())) return stb_size(bytes, size);
+    try {
+      jpeg_size(bytes.data(), bytes.size(), path.string());
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  try {
+    std::vector<uint8_t> head(256 * 1024);
+    std::ifstream in(path, std::ios::binary);
+    in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+    return readable(head) || (head.size() == 256 * 1024 && readable(read_image_file(path)));
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 }  // namespace collapse

@@ -35,7 +35,7 @@ class ImageFolderDataset : public Dataset {
 // skip_undecodable is removed from `index` with a warning, so later passes never meet it.
 ChannelStats image_folder_channel_stats(ImageFolderIndex& index, const ResizeCrop& prep, bool skip_undecodable);
 
-// Removes, with a warning, the files whose header stb_image does not recognise (cheap: nothing is decoded).
+// Removes, with a warning, the files whose header is not a readable JPEG or PNG header (cheap: nothing is decoded).
 void drop_unreadable_images(ImageFolderIndex& index);
 
 }  // namespace collapse

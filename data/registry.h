@@ -56,7 +56,7 @@ struct LoadOptions {
   // imagenet, lazy_images: decode up front anyway when the decoded subset (raw bytes and normalised floats)
   // fits in this many bytes
   int64_t eager_bytes = int64_t{1} << 30;
-  bool skip_undecodable = false;  // imagenet: warn about and leave out files stb_image cannot decode
+  bool skip_undecodable = false;  // imagenet: warn about and leave out files that cannot be decoded
   ResizeCrop image_prep;          // imagenet: resize and crop sizes
 };
 

@@ -10,6 +10,7 @@ Inputs found by fuzzing (scripts/fuzz puts them in build-fuzz/artifacts/) are co
 regressions/<harness>/ by hand, under a name that says what they broke; this script does not rewrite them.
 Standard library only; its own output is deterministic.
 """
+import base64
 import gzip
 import json
 import os
@@ -78,6 +79,69 @@ def safetensors(entries, metadata=None, raw_header=None):
     return struct.pack("<Q", len(text)) + text.encode() + data
 
 
+# Small JPEGs written once by libjpeg-turbo's tjCompress2 (quality 75, pixels (i * 37 + 11) % 256): a
+# baseline 4:2:0 RGB, a grayscale, an Adobe YCCK (CMYK) and a progressive 4:2:2 file. Python's standard
+# library has no JPEG encoder, so they are kept here as bytes.
+JPEG_SEEDS = {
+    "rgb420": base64.b64decode(
+        "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAx"
+        "NDQ0Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgNDRgyIRwhMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIy"
+        "MjIyMjIyMjL/wAARCAAQABADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUF"
+        "BAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVW"
+        "V1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi"
+        "4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAEC"
+        "AxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVm"
+        "Z2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq"
+        "8vP09fb3+Pn6/9oADAMBAAIRAxEAPwBUtjcFdLidFijxbzSooXI33FuSQGH9+Pv0wOgyIzcmeAtbgrEi+exbdtJ8uCcnPrmN8Doc"
+        "HoBUjzyXMW63BSCNftDMS2N2y3nODg9fLk/UDAHDRDFLOdMtQFt42EDSYQ8eZcW+WHG7h4x27dhwR9xX2f5X/OT/AA2Wm4nzSu9t"
+        "9evm/Lsvl1d//9k="),
+    "gray": base64.b64decode(
+        "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAx"
+        "NDQ0Hyc5PTgyPC4zNDL/wAALCAAIABABAREA/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUF"
+        "BAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVW"
+        "V1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi"
+        "4+Tl5ufo6erx8vP09fb3+Pn6/9oACAEBAAA/AFiSEoYLW0jGkxvsnW3mFpahCzph7hgTITuVcACNgQRzxUUxkn05SsUCaaMDM0bW"
+        "1mSAj7Viz5s7HYxCschhlQRxX//Z"),
+    "cmyk": base64.b64decode(
+        "/9j/7gAOQWRvYmUAZAAAAAAC/9sAQwAIBgYHBgUIBwcHCQkICgwUDQwLCwwZEhMPFB0aHx4dGhwcICQuJyAiLCMcHCg3KSwwMTQ0"
+        "NB8nOT04MjwuMzQy/9sAQwEJCQkMCwwYDQ0YMiEcITIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIy"
+        "MjIyMjIy/8AAFAgACAAIBAERAAIRAQMRAQQRAP/EAB8AAAEFAQEBAQEBAAAAAAAAAAABAgMEBQYHCAkKC//EALUQAAIBAwMCBAMF"
+        "BQQEAAABfQECAwAEEQUSITFBBhNRYQcicRQygZGhCCNCscEVUtHwJDNicoIJChYXGBkaJSYnKCkqNDU2Nzg5OkNERUZHSElKU1RV"
+        "VldYWVpjZGVmZ2hpanN0dXZ3eHl6g4SFhoeIiYqSk5SVlpeYmZqio6Slpqeoqaqys7S1tre4ubrCw8TFxsfIycrS09TV1tfY2drh"
+        "4uPk5ebn6Onq8fLz9PX29/j5+v/EAB8BAAMBAQEBAQEBAQEAAAAAAAABAgMEBQYHCAkKC//EALURAAIBAgQEAwQHBQQEAAECdwAB"
+        "AgMRBAUhMQYSQVEHYXETIjKBCBRCkaGxwQkjM1LwFWJy0QoWJDThJfEXGBkaJicoKSo1Njc4OTpDREVGR0hJSlNUVVZXWFlaY2Rl"
+        "ZmdoaWpzdHV2d3h5eoKDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uLj5OXm5+jp"
+        "6vLz9PX29/j5+v/aAA4EAQACEQMRBAAAPwA3R7HuUaSNj85273kcAbicnlefmzjI3M5G90UEeem1CyklZLblTet5O1ns9/dfKnrC"
+        "KTSkpu7d3G65ntzN2so31te291flu5OVj/j18+HTuBzbLaLxNIxwS0hGXj4cDAO4CUr88krFf//Z"),
+    "progressive": base64.b64decode(
+        "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAx"
+        "NDQ0Hyc5PTgyPC4zNDL/2wBDAQkJCQwLDBgNDRgyIRwhMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIy"
+        "MjIyMjIyMjL/wgARCAAQABADASEAAhEBAxEB/8QAFgABAQEAAAAAAAAAAAAAAAAAAgAB/8QAFQEBAQAAAAAAAAAAAAAAAAAAAAH/"
+        "2gAMAwEAAhADEAAAAYixP//EABgQAQADAQAAAAAAAAAAAAAAAAEAERIC/9oACAEBAAEFAs6mrLeihf/EABoRAAEFAQAAAAAAAAAA"
+        "AAAAAAEAAiFBcdH/2gAIAQMBAT8Bgmd4mm3av//EABwRAAEDBQAAAAAAAAAAAAAAAAEAESECElGx8P/aAAgBAgEBPwGmJPFNaGxt"
+        "f//EACIQAAEEAQIHAAAAAAAAAAAAAAEAAiIxE8HRESEygZKhsv/aAAgBAQAGPwLEKESfJuyjV+gdFGhL5OhWNvSOXHu5uy//xAAd"
+        "EAACAgMAAwAAAAAAAAAAAAABEQAhMUFRYXHx/9oACAEBAAE/IRQQChBb6eYy6AHbX1oXFBMbyompyPT2O5j/2gAMAwEAAgADAAAA"
+        "EO3/xAAcEQACAgMBAQAAAAAAAAAAAAABMREhAEFxgZH/2gAIAQMBAT8QJDFAbcCfEnGsBLptzQ9L1EHP/8QAHhEAAgAGAwAAAAAA"
+        "AAAAAAAAAREAITFBUWGBsdH/2gAIAQIBAT8QAvWHa3AQwYZCd2z83SUf/8QAHBABAQACAgMAAAAAAAAAAAAAAREhMQBBUZGx/9oA"
+        "CAEBAAE/EHUOg1FigPdqGii3BrWQ1t82JpjoOTY3AxlYx39AgYFyAJHjIGNC666Mf//Z"),
+}
+
+
+def png(w, h, channels, payload):
+    """A PNG of 8-bit samples (color type 0 gray, 2 RGB), filter 0 on every row."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + payload[y * w * channels:(y + 1) * w * channels] for y in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, {1: 0, 3: 2}[channels], 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def with_frame_size(jpeg, w, h):
+    """The JPEG with its start-of-frame height and width fields rewritten."""
+    at = min(i for i in (jpeg.find(b"\xff\xc0"), jpeg.find(b"\xff\xc2")) if i >= 0)
+    return jpeg[:at + 5] + struct.pack(">HH", h, w) + jpeg[at + 9:]
+
+
 def files():
     floats = b"".join(struct.pack("<f", i / 7) for i in range(12))
     return {
@@ -115,6 +179,20 @@ def files():
         ("corpus", "safetensors"): {
             "two-tensors.safetensors": safetensors({"w": ("F32", [3, 4], floats[:48]), "b": ("F32", [3], floats[:12])},
                                                    {"format": "pt", "epoch": "3"}),
+        },
+        ("corpus", "image"): {
+            **{name + ".jpg": data for name, data in JPEG_SEEDS.items()},
+            "rgb.png": png(6, 5, 3, pattern(90)),
+            "gray.png": png(7, 3, 1, pattern(21)),
+        },
+        ("regressions", "image"): {
+            # sides and pixel counts no real photograph has, in otherwise valid headers (issue 15: a
+            # 1 x 100,000 PNG asked for gigabytes in the resize)
+            "huge-frame.jpg": with_frame_size(JPEG_SEEDS["rgb420"], 65000, 65000),
+            "thin-frame.jpg": with_frame_size(JPEG_SEEDS["progressive"], 30000, 16),
+            "thin.png": png(1, 100000, 1, bytes(100000)),
+            "truncated.jpg": JPEG_SEEDS["rgb420"][:len(JPEG_SEEDS["rgb420"]) * 2 // 3],
+            "truncated-cmyk.jpg": JPEG_SEEDS["cmyk"][:500],
         },
         ("regressions", "safetensors"): {
             # a huge declared shape used to be allocated before the offsets were checked

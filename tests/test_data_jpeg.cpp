@@ -1,0 +1,147 @@
+// JPEG through libjpeg-turbo (data/jpeg_decode.h): the real ImageNet sample decodes as stb_image decoded
+// it (up to IDCT and upsampling rounding), CMYK/YCCK convert as before, the decoder is chosen by the
+// bytes and not the name, and truncated, corrupt or oversized files are errors naming the file.
+#include <gtest/gtest.h>
+#include <turbojpeg.h>
+
+#include <cmath>
+#include <cstdlib>
+
+// stb_image's own JPEG decoder, private to this test, as the reference the library used before.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_JPEG
+#include <stb_image.h>
+#pragma GCC diagnostic pop
+
+#include "data/image_decode.h"
+#include "data/jpeg_decode.h"
+#include "tests/test_data_fixtures.h"
+
+namespace fs = std::filesystem;
+using namespace collapse;
+using namespace collapse::testing;
+
+namespace {
+
+const fs::path kSample = kSharedDatasets / "imagenet-sample";
+
+// A JPEG of `pixels` (h x w x channels of `format`) written by libjpeg-turbo.
+Bytes compress(int w, int h, int format, int subsampling, const Bytes& pixels) {
+  tjhandle tj = tjInitCompress();
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  EXPECT_EQ(tjCompress2(tj, pixels.data(), w, 0, h, format, &out, &size, subsampling, 100, 0), 0) << tjGetErrorStr2(tj);
+  Bytes jpeg(out, out + size);
+  tjFree(out);
+  tjDestroy(tj);
+  return jpeg;
+}
+
+Bytes decode(const Bytes& jpeg, const std::string& name = "test.jpg") {
+  return decode_jpeg_rgb(jpeg.data(), jpeg.size(), name);
+}
+
+// The start-of-frame marker's height and width fields, rewritten.
+Bytes with_frame_size(Bytes jpeg, uint16_t w, uint16_t h) {
+  for (size_t i = 0; i + 9 < jpeg.size(); ++i)
+    if (jpeg[i] == 0xFF && (jpeg[i + 1] == 0xC0 || jpeg[i + 1] == 0xC2)) {
+      jpeg[i + 5] = h >> 8, jpeg[i + 6] = h & 0xFF, jpeg[i + 7] = w >> 8, jpeg[i + 8] = w & 0xFF;
+      return jpeg;
+    }
+  ADD_FAILURE() << "no SOF marker";
+  return jpeg;
+}
+
+}  // namespace
+
+TEST(DataJpeg, RealSampleDecodesAsStbImageDid) {
+  if (!fs::exists(kSample)) GTEST_SKIP() << "no " << kSample;
+  // a colour and a grayscale image of the sample
+  for (const char* file : {"train/n03888257/n03888257_11439.JPEG", "train/n02979186/n02979186_4266.JPEG"}) {
+    const fs::path path = kSample / file;
+    if (!fs::exists(path)) GTEST_SKIP() << "no " << path;
+    const Bytes bytes = read_file(path);
+    const Bytes ours = decode(bytes, path.string());
+    int w = 0, h = 0, c = 0;
+    unsigned char* theirs = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, 3);
+    ASSERT_NE(theirs, nullptr);
+    const ImageSize size = jpeg_size(bytes.data(), bytes.size(), path.string());
+    ASSERT_EQ(size.width, w);
+    ASSERT_EQ(size.height, h);
+    ASSERT_EQ(ours.size(), static_cast<size_t>(w) * h * 3);
+    double total = 0;
+    int worst = 0;
+    for (size_t i = 0; i < ours.size(); ++i) {
+      const int d = std::abs(int{ours[i]} - int{theirs[i]});
+      total += d;
+      worst = std::max(worst, d);
+    }
+    stbi_image_free(theirs);
+    EXPECT_LT(total / ours.size(), 1.0) << file;  // the same image: only rounding differs
+    EXPECT_LT(worst, 64) << file;
+  }
+}
+
+TEST(DataJpeg, GrayscaleIsReplicatedAndCmykConvertsAsAdobeInverted) {
+  const int w = 16, h = 8;
+  const Bytes gray = decode(compress(w, h, TJPF_GRAY, TJSAMP_GRAY, Bytes(w * h, 90)));
+  ASSERT_EQ(gray.size(), static_cast<size_t>(w * h * 3));
+  for (uint8_t v : gray) EXPECT_NEAR(v, 90, 1);
+  // Stored (inverted) C', M', Y', K' = 200, 100, 250, 128: R = C'K'/255 = 100, G = 50, B = 125.
+  Bytes cmyk;
+  for (int p = 0; p < w * h; ++p) cmyk.insert(cmyk.end(), {200, 100, 250, 128});
+  const Bytes rgb = decode(compress(w, h, TJPF_CMYK, TJSAMP_444, cmyk));
+  ASSERT_EQ(rgb.size(), static_cast<size_t>(w * h * 3));
+  for (int p = 0; p < w * h; ++p) {
+    EXPECT_NEAR(rgb[p * 3 + 0], 100, 3);
+    EXPECT_NEAR(rgb[p * 3 + 1], 50, 3);
+    EXPECT_NEAR(rgb[p * 3 + 2], 125, 3);
+  }
+}
+
+TEST(DataJpeg, TheBytesChooseTheDecoderNotTheName) {
+  TempDir dir;
+  const auto pattern = [](int x, int y, int c) { return (7 * x + 3 * y + 60 * c) % 256; };
+  Bytes pixels;
+  for (int y = 0; y < 40; ++y)
+    for (int x = 0; x < 48; ++x)
+      for (int c = 0; c < 3; ++c) pixels.push_back(static_cast<uint8_t>(pattern(x, y, c)));
+  write_file(dir / "really_a_jpeg.png", compress(48, 40, TJPF_RGB, TJSAMP_444, pixels));
+  write_png(dir / "really_a_png.JPEG", 48, 40, 3, pixels);
+  Bytes a(32 * 32 * 3), b(32 * 32 * 3);
+  decode_resize_center_crop(dir / "really_a_jpeg.png", {40, 32}, a.data());
+  decode_resize_center_crop(dir / "really_a_png.JPEG", {40, 32}, b.data());
+  double total = 0;
+  for (size_t i = 0; i < a.size(); ++i) total += std::abs(int{a[i]} - int{b[i]});
+  EXPECT_LT(total / a.size(), 2.0);  // the same picture, once lossy
+  EXPECT_TRUE(image_header_readable(dir / "really_a_jpeg.png"));
+  EXPECT_TRUE(image_header_readable(dir / "really_a_png.JPEG"));
+  write_text(dir / "neither.jpg", "GIF89a not supported here");
+  EXPECT_FALSE(image_header_readable(dir / "neither.jpg"));
+  Bytes out(32 * 32 * 3);
+  expect_error([&] { decode_resize_center_crop(dir / "neither.jpg", {40, 32}, out.data()); },
+               {"neither.jpg", "neither a JPEG nor a readable PNG"});
+}
+
+TEST(DataJpeg, TruncatedCorruptAndOversizedFilesAreErrorsNamingTheFile) {
+  const int w = 64, h = 48;
+  Bytes pixels(w * h * 3);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 31 % 251);
+  const Bytes jpeg = compress(w, h, TJPF_RGB, TJSAMP_420, pixels);
+  const Bytes truncated(jpeg.begin(), jpeg.begin() + static_cast<std::ptrdiff_t>(jpeg.size() * 2 / 3));
+  expect_error([&] { decode(truncated, "cut.jpg"); }, {"cut.jpg", "truncated JPEG"});
+  Bytes garbled = jpeg;
+  for (size_t i = 0; i < 40; ++i) garbled[i + 2] = 0xAA;  // the header's markers
+  expect_error([&] { decode(garbled, "garbled.jpg"); }, {"garbled.jpg", "cannot decode image"});
+  // 65,000 x 65,000 in the frame header of a 64 x 48 file: refused before anything is allocated.
+  expect_error([&] { decode(with_frame_size(jpeg, 65000, 65000), "huge.jpg"); },
+               {"huge.jpg", "65000x65000", "beyond what this reader accepts"});
+  expect_error([&] { decode(with_frame_size(jpeg, 30000, 10), "thin.jpg"); }, {"thin.jpg", "aspect ratio"});
+  expect_error([&] { decode(with_frame_size(jpeg, 0, 48), "zero.jpg"); }, {"zero.jpg"});
+}
