@@ -27,7 +27,7 @@
 #include "data/data_loader.h"
 #include "layers/layers.h"
 #include "layers/models/network.h"
-#include "optim/data_parallel.h"
+#include "train/data_parallel.h"
 
 using namespace collapse;
 using Clock = std::chrono::steady_clock;

@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "autograd/functional.h"
-#include "backends/cpu/conv2d_winograd.h"
+#include "backends/arithmetic_settings.h"
 #include "backends/cpu/onednn_common.h"
 #include "backends/device_query.h"
 #include "core/busy_cores.h"

@@ -53,24 +53,24 @@ bool stb_size(const std::vector<uint8_t>& bytes, ImageSize& size) {
   return true;
 }
 
-// The PNG without its zero-length IDAT chunks, which are legal and carry nothing, but make stb_image 2.27
-// memcpy from a null pointer (UBSan; found by fuzzing, tests/fuzz/regressions/image/empty-idat.png).
-// Everything else, malformed chunks included, is left to stb_image to judge.
-std::vector<uint8_t> without_empty_idat(const std::vector<uint8_t>& png) {
+// The PNG's chunks, checked before stb_image 2.27 sees them: a chunk whose declared length runs past the end
+// of the file is an error here (stb_image reallocates to the declared length before reading: a 200-byte file
+// asked for 2 GiB), and zero-length IDAT chunks, legal and empty, are dropped (stb_image would memcpy from a
+// null pointer). Both found by fuzzing (tests/fuzz/regressions/image/).
+std::vector<uint8_t> checked_png_chunks(const std::vector<uint8_t>& png, const std::string& name) {
   constexpr size_t kSignature = 8, kChunkOverhead = 12;  // length, type, CRC
   std::vector<uint8_t> out(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(std::min(png.size(), kSignature)));
+  const auto at_offset = [&](size_t offset) { return png.begin() + static_cast<std::ptrdiff_t>(offset); };
   size_t at = out.size();
   while (at + kChunkOverhead <= png.size()) {
     const size_t length = size_t{png[at]} << 24 | size_t{png[at + 1]} << 16 | size_t{png[at + 2]} << 8 | png[at + 3];
-    if (length > png.size() - at - kChunkOverhead) break;  // a chunk past the end: stb_image reports it
-    const bool empty_idat = length == 0 && std::equal(png.begin() + static_cast<std::ptrdiff_t>(at + 4),
-                                                      png.begin() + static_cast<std::ptrdiff_t>(at + 8), "IDAT");
-    if (!empty_idat)
-      out.insert(out.end(), png.begin() + static_cast<std::ptrdiff_t>(at),
-                 png.begin() + static_cast<std::ptrdiff_t>(at + kChunkOverhead + length));
+    COLLAPSE_CHECK(length <= png.size() - at - kChunkOverhead, "cannot decode image ", name, ": PNG chunk at byte ",
+                   at, " declares ", length, " bytes, past the end of the ", png.size(), "-byte file (truncated?)");
+    const bool empty_idat = length == 0 && std::equal(at_offset(at + 4), at_offset(at + 8), "IDAT");
+    if (!empty_idat) out.insert(out.end(), at_offset(at), at_offset(at + kChunkOverhead + length));
     at += kChunkOverhead + length;
   }
-  out.insert(out.end(), png.begin() + static_cast<std::ptrdiff_t>(at), png.end());
+  out.insert(out.end(), at_offset(at), png.end());
   return out;
 }
 
@@ -83,7 +83,7 @@ std::vector<uint8_t> decode_rgb(const std::vector<uint8_t>& bytes, const std::st
   COLLAPSE_CHECK(stb_size(bytes, size), "cannot decode image ", name, ": neither a JPEG nor a readable PNG (",
                  stbi_failure_reason(), ")");
   check_image_size(name, size);
-  const std::vector<uint8_t> png = without_empty_idat(bytes);
+  const std::vector<uint8_t> png = checked_png_chunks(bytes, name);
   int w = 0, h = 0, channels_in_file = 0;
   std::unique_ptr<unsigned char, StbiFree> pixels(
       stbi_load_from_memory(png.data(), static_cast<int>(png.size()), &w, &h, &channels_in_file, kRgb));

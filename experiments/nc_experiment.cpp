@@ -34,8 +34,8 @@
 #include "nc/class_geometry.h"
 #include "nc/measurements.h"
 #include "nc/model_analysis.h"
-#include "optim/data_parallel.h"
-#include "optim/trainer.h"
+#include "train/data_parallel.h"
+#include "train/trainer.h"
 
 using namespace collapse;
 using namespace collapse::experiment;

@@ -122,6 +122,12 @@ TEST(DataJpeg, TheBytesChooseTheDecoderNotTheName) {
   EXPECT_LT(total / a.size(), 2.0);  // the same picture, once lossy
   EXPECT_TRUE(image_header_readable(dir / "really_a_jpeg.png"));
   EXPECT_TRUE(image_header_readable(dir / "really_a_png.JPEG"));
+  Bytes png = read_file(dir / "really_a_png.JPEG");
+  png.resize(png.size() / 2);  // the IDAT chunk now runs past the end of the file
+  write_file(dir / "cut.png", png);
+  Bytes out_cut(32 * 32 * 3);
+  expect_error([&] { decode_resize_center_crop(dir / "cut.png", {40, 32}, out_cut.data()); },
+               {"cut.png", "past the end", "truncated"});
   write_text(dir / "neither.jpg", "GIF89a not supported here");
   EXPECT_FALSE(image_header_readable(dir / "neither.jpg"));
   Bytes out(32 * 32 * 3);

@@ -20,7 +20,7 @@
 #include "layers/layers.h"
 #include "layers/models/network.h"
 #include "nc/collapse_analyzer.h"
-#include "optim/data_parallel.h"
+#include "train/data_parallel.h"
 #include "tests/testing/gradcheck.h"
 
 using namespace collapse;

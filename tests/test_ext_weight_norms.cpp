@@ -9,7 +9,7 @@
 #include "layers/models/network.h"
 #include "nc/measurements.h"
 #include "nc/weight_norms.h"
-#include "optim/trainer.h"
+#include "train/trainer.h"
 #include "tests/testing/gradcheck.h"
 
 using namespace collapse;

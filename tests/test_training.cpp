@@ -9,7 +9,7 @@
 #include "core/safetensors.h"
 #include "data/registry.h"
 #include "layers/models/network.h"
-#include "optim/trainer.h"
+#include "train/trainer.h"
 
 using namespace collapse;
 namespace fs = std::filesystem;

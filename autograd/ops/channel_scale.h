@@ -1,20 +1,12 @@
 #pragma once
 // Channel-wise scaling, y[n,c,h,w] = x[n,c,h,w] * s[n,c]: a differentiable primitive (the "excitation"
-// of squeeze-and-excitation multiplies each channel of each example by its gate). Kernel slots here;
-// implementations in backends/ref/channel_scale.cpp, backends/cpu/channel_scale.cpp and
-// backends/cuda/channel_scale.cu; the differentiable function in autograd/ops/channel_scale.cpp.
+// of squeeze-and-excitation multiplies each channel of each example by its gate). Kernel slots in
+// backends/channel_scale.h (implementations in backends/{ref,cpu}/channel_scale.cpp and
+// backends/cuda/channel_scale.cu); the differentiable function in autograd/ops/channel_scale.cpp.
 #include "autograd/variable.h"
-#include "backends/dispatch.h"
+#include "backends/channel_scale.h"
 
 namespace collapse {
-
-// x [N,C,H,W] (or [N,C]: then an elementwise product), s [N,C], y shaped like x; any layouts.
-using ChannelScaleForwardFn = void(const Tensor& x, const Tensor& s, Tensor& y);
-// dx = dy * s (broadcast over H,W) and ds[n,c] = Σ_hw dy[n,c,h,w] x[n,c,h,w]. Either output may be
-// undefined, and is then not computed (the caller did not want that gradient).
-using ChannelScaleBackwardFn = void(const Tensor& dy, const Tensor& x, const Tensor& s, Tensor& dx, Tensor& ds);
-inline Kernel<ChannelScaleForwardFn> channel_scale_forward{"channel_scale_forward"};
-inline Kernel<ChannelScaleBackwardFn> channel_scale_backward{"channel_scale_backward"};
 
 Variable channel_scale(const Variable& x, const Variable& s);
 

@@ -4,7 +4,7 @@
 // accumulating in double.
 #include <vector>
 
-#include "autograd/ops/channel_scale.h"
+#include "backends/channel_scale.h"
 #include "backends/cpu/onednn_common.h"
 
 namespace collapse::cpu {

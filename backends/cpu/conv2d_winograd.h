@@ -15,17 +15,9 @@
 // direct kernels 5e-7), but the route depends only on the shape, the machine and the switch below, so a
 // run is reproducible. COLLAPSE_CPU_WINOGRAD=0 in the environment turns it off (every convolution then
 // runs the direct kernels).
-#include <string>
-
+// The switch and its status string are declared in backends/arithmetic_settings.h.
+#include "backends/arithmetic_settings.h"
 #include "backends/kernels.h"
-
-namespace collapse {
-// Whether this process may use the Winograd route (COLLAPSE_CPU_WINOGRAD, read once; default on).
-bool cpu_winograd_enabled();
-// For run configs: "on", "off (COLLAPSE_CPU_WINOGRAD=0)", or "unavailable" where this machine's oneDNN has
-// no Winograd kernel (no AVX-512).
-std::string cpu_winograd_status();
-}  // namespace collapse
 
 namespace collapse::cpu {
 

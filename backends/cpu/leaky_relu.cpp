@@ -5,7 +5,7 @@
 // step creates none after the first.
 #include <bit>
 
-#include "autograd/ops/leaky_relu.h"
+#include "backends/leaky_relu.h"
 #include "backends/cpu/onednn_common.h"
 
 namespace collapse::cpu {

@@ -1,6 +1,6 @@
 // Sigmoid on oneDNN's eltwise primitives (eltwise_logistic_use_dst_for_bwd: the backward reads the
 // forward's output, which autograd saves). Primitives are cached per shape.
-#include "autograd/ops/sigmoid.h"
+#include "backends/sigmoid.h"
 #include "backends/cpu/onednn_common.h"
 
 namespace collapse::cpu {

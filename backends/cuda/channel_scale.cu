@@ -2,7 +2,7 @@
 // dx = dy * s) are elementwise kernels that read s [N,C] as a [N,C,H,W] tensor with stride 0 over H and
 // W. The per-channel sums ds[n,c] = Σ_hw dy x take one thread per (n, c), c fastest (coalesced on
 // channels-last tensors), accumulating in double in a fixed order (deterministic).
-#include "autograd/ops/channel_scale.h"
+#include "backends/channel_scale.h"
 #include "backends/cuda/kernel_utils.cuh"
 
 namespace collapse::cuda {

@@ -1,7 +1,7 @@
 // LeakyReLU on the GPU, elementwise over tensors of any rank and layout, float32 and float64
 // (backends/cuda/activation.cuh). Same rules as the reference backend: y = x > 0 ? x : slope * x and
 // dx = x > 0 ? dy : slope * dy (the derivative at 0 is the slope).
-#include "autograd/ops/leaky_relu.h"
+#include "backends/leaky_relu.h"
 #include "backends/cuda/activation.cuh"
 
 namespace collapse::cuda {

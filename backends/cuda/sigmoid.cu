@@ -1,6 +1,6 @@
 // Sigmoid on the GPU, elementwise over tensors of any rank and layout, float32 and float64
 // (backends/cuda/activation.cuh). The backward reads the forward's output: dx = dy * y * (1 - y).
-#include "autograd/ops/sigmoid.h"
+#include "backends/sigmoid.h"
 #include "backends/cuda/activation.cuh"
 
 namespace collapse::cuda {

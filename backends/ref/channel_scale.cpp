@@ -1,6 +1,6 @@
 // Reference channel-wise scaling: plain loops through strides over [N,C,H,W] (or [N,C] as [N,C,1,1]);
 // the per-channel sums of the backward accumulate in double.
-#include "autograd/ops/channel_scale.h"
+#include "backends/channel_scale.h"
 #include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"

@@ -1,6 +1,6 @@
 // Reference LeakyReLU (the test oracle and every float64 computation): plain loops through strides, so
 // any rank and layout works, and x, y (or dy, dx) may have different layouts.
-#include "autograd/ops/leaky_relu.h"
+#include "backends/leaky_relu.h"
 #include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"

@@ -2,7 +2,7 @@
 // so neither tail overflows.
 #include <cmath>
 
-#include "autograd/ops/sigmoid.h"
+#include "backends/sigmoid.h"
 #include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"

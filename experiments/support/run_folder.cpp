@@ -15,7 +15,7 @@
 
 #include <dnnl.hpp>
 
-#include "backends/cpu/conv2d_winograd.h"
+#include "backends/arithmetic_settings.h"
 #include "core/atomic_file.h"
 #include "core/available_cpus.h"
 #include "core/error.h"
@@ -155,7 +155,7 @@ nlohmann::json environment_info() {
           {"omp_max_threads", omp_get_max_threads()},
           {"available_cpus", available_cpus().describe()},
           {"omp_wait_policy", openmp_wait_policy()},
-          // Winograd changes the rounding of the cpu convolutions (backends/cpu/conv2d_winograd.h).
+          // Winograd changes the rounding of the cpu convolutions (backends/arithmetic_settings.h).
           {"cpu_conv_winograd", cpu_winograd_status()}};
 }
 

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "experiments/support/protocol.h"
-#include "optim/trainer.h"
+#include "train/trainer.h"
 
 namespace collapse::experiment {
 

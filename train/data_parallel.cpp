@@ -1,4 +1,4 @@
-#include "optim/data_parallel.h"
+#include "train/data_parallel.h"
 
 #include <algorithm>
 

@@ -8,7 +8,7 @@
 #include <filesystem>
 
 #include "core/safetensors.h"
-#include "optim/trainer.h"
+#include "train/trainer.h"
 
 namespace fs = std::filesystem;
 

@@ -1,4 +1,4 @@
-#include "optim/trainer.h"
+#include "train/trainer.h"
 
 #include <unistd.h>
 

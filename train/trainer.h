@@ -13,7 +13,7 @@
 #include "data/data_loader.h"
 #include "distributed/communicator.h"
 #include "layers/module.h"
-#include "optim/data_parallel.h"
+#include "train/data_parallel.h"
 #include "optim/sgd.h"
 
 namespace collapse {
@@ -66,7 +66,7 @@ struct TrainerOptions {
   // When it becomes non-zero (a signal's number), train_epoch returns after the step it is in.
   const std::atomic<int>* stop = nullptr;
   // Data parallelism: with a communicator of size K > 1, loaders must be sharded (LoaderOptions::sharded)
-  // and gradients are summed across ranks (optim/data_parallel.h). Each step also sums three numbers across
+  // and gradients are summed across ranks (train/data_parallel.h). Each step also sums three numbers across
   // ranks (the loss, the errors, a stop request), so every rank reports the global batch's loss and error
   // and all ranks stop, or diverge, at the same step.
   distributed::Communicator* comm = nullptr;
