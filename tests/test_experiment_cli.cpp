@@ -68,7 +68,11 @@ TEST(ExperimentCli, UnknownFlagAndBadValuesFailBeforeAnyWork) {
   EXPECT_NE(slurp(log).find("no-such-flag"), std::string::npos) << slurp(log);
   EXPECT_NE(run("--dataset cifar11 --out " + dir.string(), log), 0);
   EXPECT_NE(slurp(log).find("cifar10"), std::string::npos) << slurp(log);  // lists the valid names
-  EXPECT_NE(run("--arch resnet --depth 19 --out " + dir.string(), log), 0);
+  // The depth is refused before the data is read: the data root does not even exist.
+  EXPECT_EQ(run("--arch resnet --depth 19 --data-root /nonexistent --out " + dir.string(), log), 2);
+  EXPECT_NE(slurp(log).find("resnet: depth 19 is not one of 18, 34"), std::string::npos) << slurp(log);
+  EXPECT_EQ(run("--arch densenet --depth 41 --data-root /nonexistent --out " + dir.string(), log), 2);
+  EXPECT_NE(slurp(log).find("densenet: depth 41"), std::string::npos) << slurp(log);
   EXPECT_NE(run("--lr-milestones 5,x --out " + dir.string(), log), 0);
   EXPECT_NE(slurp(log).find("--lr-milestones"), std::string::npos) << slurp(log);
   EXPECT_NE(run("--measure nope --out " + dir.string(), log), 0);
