@@ -194,6 +194,19 @@ def files():
             "truncated.jpg": JPEG_SEEDS["rgb420"][:len(JPEG_SEEDS["rgb420"]) * 2 // 3],
             "truncated-cmyk.jpg": JPEG_SEEDS["cmyk"][:500],
         },
+        ("corpus", "cifar"): {
+            "cifar10-2-records.bin": bytes([3]) + pattern(3072) + bytes([9]) + pattern(3072)[::-1],
+            "cifar100-record.bin": bytes([4, 57]) + pattern(3072),
+            "class-names.txt": b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n",
+            "kmnist-classmap.csv": "index,codepoint,char\n".encode() + "".join(
+                "%d,U+%04X,%s\n" % (i, ord(c), c) for i, c in enumerate("おきすつなはまやれを")).encode(),
+        },
+        ("corpus", "stl10"): {
+            # byte 0: label bytes, byte 1: class-name bytes, then labels, names, images (3 x 96 x 96 each)
+            "two-images.bin": bytes([2, 0]) + bytes([1, 10]) + pattern(2 * 3 * 96 * 96),
+            "with-names.bin": bytes([1, 55]) + bytes([4]) + b"airplane\nbird\ncar\ncat\ndeer\ndog\nhorse\nmonkey\nship\ntruck\n"
+                              + pattern(3 * 96 * 96),
+        },
         ("regressions", "safetensors"): {
             # a huge declared shape used to be allocated before the offsets were checked
             "huge-shape.safetensors": safetensors({}, raw_header='{"w":{"dtype":"F32","shape":[10000000000,'
