@@ -122,8 +122,9 @@ def blas_in_use():
     return sorted(libs)
 
 
-def ensure_environment(blas_request):
-    """Re-executes this script under an interpreter with torch, with tcmalloc (and an optimised BLAS) preloaded."""
+def ensure_environment(blas_request, script=None):
+    """Re-executes `script` (default: this one) under an interpreter with torch, with tcmalloc (and an optimised
+    BLAS) preloaded; returns when that is already the case."""
     try:
         import torch  # noqa: F401
         import torchvision  # noqa: F401
@@ -161,7 +162,7 @@ def ensure_environment(blas_request):
         env["LD_PRELOAD"] = " ".join(preload)
     env[REEXEC_MARK] = "1"
     sys.stdout.flush()
-    os.execve(python, [python, os.path.abspath(__file__)] + sys.argv[1:], env)
+    os.execve(python, [python, script or os.path.abspath(__file__)] + sys.argv[1:], env)
 
 
 # ---------------------------------------------------------------- the PyTorch models
@@ -338,16 +339,22 @@ def run_torch_memory(arch, width, input_label, threads, batch, classes, seed, st
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def run_ours(bench, arch, width, input_label, threads, batch, steps, warmup):
-    cmd = [bench, "--arch", arch, "--width", repr(width), "--input", input_label, "--threads", str(threads),
-           "--batch", str(batch), "--steps", str(steps), "--warmup", str(warmup), "--json-only"]
+def environment_without_preloads():
+    """This process's environment minus what ensure_environment added for PyTorch: collapse runs without them."""
     env = dict(os.environ)
     env.pop(REEXEC_MARK, None)
     env["LD_PRELOAD"] = " ".join(p for p in env.get("LD_PRELOAD", "").split()
                                  if not any(k in os.path.basename(p) for k in PRELOAD_STRIP))
     if not env["LD_PRELOAD"]:
         env.pop("LD_PRELOAD")
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return env
+
+
+def run_ours(bench, arch, width, input_label, threads, batch, steps, warmup):
+    cmd = [bench, "--arch", arch, "--width", repr(width), "--input", input_label, "--threads", str(threads),
+           "--batch", str(batch), "--steps", str(steps), "--warmup", str(warmup), "--json-only"]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=environment_without_preloads())
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr}{r.stdout}")
     rows = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]

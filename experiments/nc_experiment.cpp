@@ -24,6 +24,7 @@
 #include "data/subset_dataset.h"
 #include "distributed/agreement.h"
 #include "distributed/nccl_communicator.h"
+#include "experiments/support/phase_clock.h"
 #include "experiments/support/protocol.h"
 #include "experiments/support/provenance.h"
 #include "experiments/support/resume_config.h"
@@ -375,6 +376,7 @@ nlohmann::json distributed_info(const ExperimentConfig& c, const distributed::Co
 }
 
 int run(const ExperimentConfig& c, const std::string& resume_command, distributed::Communicator& world) {
+  PhaseClock clock;
   if (const int threads = threads_to_use(c.threads); threads > 0) omp_set_num_threads(threads);
   const bool root = world.is_root(), parallel = world.size() > 1;
   const Device device = device_for_rank(c, world);
@@ -493,6 +495,7 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
   auto last_checkpoint = t0;
   // Rank 0 writes; the others wait for it without spinning (distributed::Communicator::barrier).
   auto checkpoint = [&](int epoch, int64_t step) {
+    const auto span = clock.span("checkpoints");
     if (root)
       save_checkpoint(folder->checkpoints(), *model, sgd,
                       {epoch, tpt.onset_epoch(), tpt.first_zero_error_epoch(), {}, step}, c.keep_checkpoints);
@@ -516,6 +519,7 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
       ao.sum_across_replicas = distributed::replica_sum(world);
     }
     try {
+      const auto span = clock.span("analysis");
       m = nc::analyze_model(*model, train_eval, &test_eval, ao);
     } catch (const NonFiniteError& e) {
       const std::string what = detail::concat("training diverged by epoch ", epoch, ": ", e.what());
@@ -531,6 +535,7 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
       const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       nlohmann::json line = measurement_line(epoch, lr, m, wall);
       nc::MeasurementContext ctx{*model, full_train_eval, &full_test_eval, device, epoch, c.seed, m};
+      const auto span = clock.span("extra measurements");
       for (const auto& name : c.measurements) {
         COLLAPSE_CHECK(!line.contains(name), "measurement '", name, "' would overwrite the metric of the same name");
         line[name] = nc::find_measurement(name).fn(ctx);
@@ -548,6 +553,7 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
     }
     checkpoint(epoch, 0);
     if (root) {
+      const auto span = clock.span("result files");
       nlohmann::json summary = make_summary(folder->read_metrics(), tpt, c, data.train_class_counts);
       summary["status"] = "running";
       folder->write_json("summary.json", summary);
@@ -577,7 +583,10 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
         profile::reset();
         profile::enable(true);
       }
-      EpochResult r = trainer.train_epoch(epoch, train_loader, epoch == start_epoch + 1 ? start_step : 0);
+      EpochResult r = [&] {
+        const auto span = clock.span("training");
+        return trainer.train_epoch(epoch, train_loader, epoch == start_epoch + 1 ? start_step : 0);
+      }();
       if (profiling) {
         profile::enable(false);
         const int steps = static_cast<int>(std::max<int64_t>(1, r.images / c.batch_size));
@@ -607,7 +616,10 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
   summary["status"] = "finished";
   folder->write_json("summary.json", summary);
   // The final last-layer geometry itself (Fig. 1 of the paper): the cosine matrices NC2 summarises.
-  nlohmann::json geometry = nc::class_geometry(*model, full_train_eval, device);
+  nlohmann::json geometry = [&] {
+    const auto span = clock.span("final geometry");
+    return nc::class_geometry(*model, full_train_eval, device);
+  }();
   geometry["epoch"] = c.epochs;
   folder->write_json("geometry.json", geometry);
   std::printf("\nsummary: TPT onset epoch %s, first zero-error epoch %s, final test error %s, NC1 %s\n",
@@ -623,8 +635,17 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
                 plot_script.c_str(), c.out.c_str());
   } else {
     const std::string cmd = py + " " + shell_quote(plot_script.string()) + " " + shell_quote(c.out);
+    const auto span = clock.span("plots");
     std::printf("plots: %s\n", std::system(cmd.c_str()) == 0 ? (c.out + "/plots/").c_str() : "plotting failed");
   }
+  summary["wall_seconds"] = clock.to_json();
+  folder->write_json("summary.json", summary);
+  std::string times;
+  for (const char* phase : {"training", "analysis", "extra measurements", "checkpoints", "result files",
+                            "final geometry", "plots", "other", "total"})
+    if (summary["wall_seconds"].contains(phase))
+      times += detail::concat(times.empty() ? "" : ", ", phase, " ", summary["wall_seconds"][phase].dump(), " s");
+  std::printf("time: %s\n", times.c_str());
   std::printf("results: %s/\n", c.out.c_str());
   return 0;
 }

@@ -58,17 +58,44 @@ struct SplitExport {
   std::vector<int64_t> labels;
   int64_t dim = 0, classes = 0;
   void add(const Tensor& f, const Tensor& y, const Tensor& z) {
-    dim = f.size(1);
-    classes = z.size(1);
-    features.insert(features.end(), f.data<float>(), f.data<float>() + f.numel());
-    logits.insert(logits.end(), z.data<float>(), z.data<float>() + z.numel());
-    labels.insert(labels.end(), y.data<int64_t>(), y.data<int64_t>() + y.numel());
+    add_rows(f.data<float>(), y.data<int64_t>(), z.data<float>(), f.size(0), f.size(1), z.size(1));
+  }
+  void add_rows(const float* f, const int64_t* y, const float* z, int64_t n, int64_t p, int64_t c) {
+    dim = p, classes = c;
+    features.insert(features.end(), f, f + n * p);
+    logits.insert(logits.end(), z, z + n * c);
+    labels.insert(labels.end(), y, y + n);
+  }
+  int64_t bytes() const {
+    return static_cast<int64_t>((features.size() + logits.size()) * sizeof(float) + labels.size() * sizeof(int64_t));
   }
   void write(const std::filesystem::path& dir, const std::string& prefix) const {
     const auto n = static_cast<int64_t>(labels.size());
     write_npy((dir / (prefix + "features.npy")).string(), features.data(), {n, dim});
     write_npy((dir / (prefix + "labels.npy")).string(), labels.data(), {n});
     write_npy((dir / (prefix + "logits.npy")).string(), logits.data(), {n, classes});
+  }
+};
+// The first pass's batches, kept for the second pass when they fit (AnalysisOptions::feature_cache_bytes).
+struct CachedPass {
+  struct Chunk {
+    std::vector<float> features, logits;
+    std::vector<int64_t> labels;
+  };
+  std::vector<Chunk> chunks;
+  int64_t bytes = 0, budget = 0;
+  bool complete = true;  // false once the budget was exceeded: the network runs again
+  void add(const Tensor& f, const Tensor& y, const Tensor& z) {
+    if (!complete) return;
+    bytes += (f.numel() + z.numel()) * static_cast<int64_t>(sizeof(float)) + y.numel() * static_cast<int64_t>(sizeof(int64_t));
+    if (bytes > budget) {
+      complete = false;
+      chunks = {};
+      return;
+    }
+    chunks.push_back({{f.data<float>(), f.data<float>() + f.numel()},
+                      {z.data<float>(), z.data<float>() + z.numel()},
+                      {y.data<int64_t>(), y.data<int64_t>() + y.numel()}});
   }
 };
 }  // namespace
@@ -83,14 +110,25 @@ CollapseMetrics analyze_model(Network& model, DataLoader& train, DataLoader* tes
   COLLAPSE_CHECK(!(exporting && sum), "analyze: exporting features needs the whole set in one process");
   SplitExport train_export, test_export;
 
-  collect_features(model, train, options.device, [&](const Tensor& h, const Tensor& y, const Tensor&) {
+  CachedPass cache;
+  cache.budget = options.feature_cache_bytes;
+  collect_features(model, train, options.device, [&](const Tensor& h, const Tensor& y, const Tensor& z) {
     analyzer.add_means_batch(h.data<float>(), y.data<int64_t>(), h.size(0));
+    cache.add(h, y, z);
   });
   analyzer.finish_means(sum);
-  collect_features(model, train, options.device, [&](const Tensor& h, const Tensor& y, const Tensor& z) {
-    analyzer.add_second_pass_batch(h.data<float>(), y.data<int64_t>(), z.data<float>(), h.size(0));
-    if (exporting) train_export.add(h, y, z);
-  });
+  if (cache.complete) {
+    for (const CachedPass::Chunk& c : cache.chunks) {
+      const auto n = static_cast<int64_t>(c.labels.size());
+      analyzer.add_second_pass_batch(c.features.data(), c.labels.data(), c.logits.data(), n);
+      if (exporting) train_export.add_rows(c.features.data(), c.labels.data(), c.logits.data(), n, dim, classes);
+    }
+  } else {
+    collect_features(model, train, options.device, [&](const Tensor& h, const Tensor& y, const Tensor& z) {
+      analyzer.add_second_pass_batch(h.data<float>(), y.data<int64_t>(), z.data<float>(), h.size(0));
+      if (exporting) train_export.add(h, y, z);
+    });
+  }
   if (test)
     collect_features(model, *test, options.device, [&](const Tensor& h, const Tensor& y, const Tensor& z) {
       analyzer.add_test_batch(h.data<float>(), y.data<int64_t>(), z.data<float>(), h.size(0));

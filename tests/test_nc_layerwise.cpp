@@ -239,5 +239,26 @@ TEST(NcLayerwise, MeasurementReportsEveryStage) {
   EXPECT_GT(j.at("stages")[0].at("nc1").get<double>(), 0.0);
 }
 
+// The second train pass read back from the first (AnalysisOptions::feature_cache_bytes) gives the metrics of
+// two network passes bit for bit, and a budget too small for the set falls back to running the network.
+TEST(NcAnalysis, FeatureCacheGivesTheTwoPassMetricsBitForBit) {
+  const int64_t C = 4;
+  auto train = gaussian_classes({1, 16, 16}, C, 10, 31);
+  auto test = gaussian_classes({1, 16, 16}, C, 5, 32);
+  DataLoader train_loader(train, LoaderOptions::evaluation(7));  // several batches, a short last one
+  DataLoader test_loader(test, LoaderOptions::evaluation(7));
+  Generator gen(26);
+  NetworkPtr net = build_model({"resnet", 18, 0.125, 1, 16, C}, gen);
+  AnalysisOptions cached, uncached, too_small;
+  uncached.feature_cache_bytes = 0;
+  too_small.feature_cache_bytes = 4 * 16 * 10;  // about one batch: exceeded during the first pass
+  const std::string a = to_json(analyze_model(*net, train_loader, &test_loader, cached)).dump();
+  const std::string b = to_json(analyze_model(*net, train_loader, &test_loader, uncached)).dump();
+  const std::string c = to_json(analyze_model(*net, train_loader, &test_loader, too_small)).dump();
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a, c);
+  EXPECT_NE(a.find("\"nc1\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace collapse::nc
