@@ -5,6 +5,7 @@
 #include <nccl.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "core/error.h"
@@ -81,6 +82,7 @@ class NcclCommunicator final : public Communicator {
   [[noreturn]] void abort(int exit_code) override {
     ncclCommAbort(comm_);
     bootstrap_.abort(exit_code);
+    std::_Exit(exit_code);  // not reached: MPI_Abort ends the job (the compiler cannot know it through a virtual call)
   }
 
  private:

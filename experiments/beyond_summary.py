@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Summarises the runs of experiments/beyond-study into docs/results/beyond/: README.md (tables), summary.json
-and figure.png (NC1 per loss; minority classifier cosines per imbalance ratio; the separation law).
+and figure.png (NC1 per loss; minority classifier cosines per imbalance ratio; the separation law; the MSE
+loss decomposition of the MSE run).
 
     beyond_summary.py RUNS_DIR OUT_DIR [--commit SHA]
 
@@ -77,6 +78,23 @@ def main():
             "train_error", "test_error", "nc1", "nc1_quotient", "cdnv", "etf_error_means", "nc3", "nc4")},
             "nc1_at_onset": onset["nc1"] if onset else None, "test_collapse_nc1": tc.get("nc1")}
 
+    md += ["", "## The MSE loss decomposition (Han, Papyan & Donoho 2022), train features", "",
+           "L = ½·mean‖W h + b − e_y‖² of the trained classifier; L_LS = L_NC1 + L_NC2/3 that of the least-squares "
+           "classifier for the same features; L_⊥ = L − L_LS (docs/metrics.md). The central path is L_⊥ ≪ L_LS.", "",
+           "| loss | epoch | L | L_NC1 | L_NC2/3 | L_⊥ | L_⊥ / L |", "|---|---|---|---|---|---|---|"]
+    for n, label in (("mse", "MSE"), ("ce", "cross-entropy")):
+        r = runs[n]
+        chosen = [l for l in r["lines"] if l.get("mse_decomposition")]
+        onset = onset_line(r)
+        picks = [l for l in chosen if l["epoch"] in (1, onset["epoch"] if onset else -1, chosen[-1]["epoch"] if chosen else -1)]
+        for l in picks:
+            d = l["mse_decomposition"]
+            md.append("| %s | %d%s | %s | %s | %s | %s | %s |" % (
+                label, l["epoch"], " (TPT onset)" if onset and l["epoch"] == onset["epoch"] else "", fmt(d["loss"]),
+                fmt(d["nc1_term"]), fmt(d["nc2_3_term"]), fmt(d["perpendicular"]),
+                fmt(d["perpendicular"] / d["loss"] if d["loss"] else None)))
+        out["runs"].setdefault(n, {})["mse_decomposition_end"] = chosen[-1]["mse_decomposition"] if chosen else None
+
     md += ["", "## Class imbalance (step profile: classes 5-9 have 1/R of the images)", "",
            "| R | train images | minority classifiers: mean cosine | majority classifiers: mean cosine | minority means: mean cosine | simplex ETF | NC1 per class, minority / majority mean | test error |",
            "|---|---|---|---|---|---|---|---|"]
@@ -120,7 +138,7 @@ def main():
         print("beyond_summary.py: no matplotlib: figure skipped")
         plt = None
     if plt:
-        fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+        fig, ax = plt.subplots(1, 4, figsize=(20, 4))
         for n, label in (("ce", "cross-entropy"), ("mse", "MSE"), ("ls0.1", "label smoothing 0.1")):
             e = [l["epoch"] for l in runs[n]["lines"] if l["epoch"] > 0]
             ax[0].plot(e, [l["nc1"] for l in runs[n]["lines"] if l["epoch"] > 0], marker=".", label=label)
@@ -141,6 +159,12 @@ def main():
             ax[2].plot(range(len(stages)), [C * s["nc1"] if s.get("nc1") else float("nan") for s in stages], marker="o", label=label)
         ax[2].set(yscale="log", xlabel="stage", ylabel="Tr(Σ_W Σ_B⁺)", title="separation fuzziness by stage (end)")
         ax[2].legend()
+        pts = [l for l in runs["mse"]["lines"] if l["epoch"] > 0 and l.get("mse_decomposition")]
+        for key, label in (("loss", "L"), ("nc1_term", "L_NC1"), ("nc2_3_term", "L_NC2/3"), ("perpendicular", "L_⊥")):
+            ax[3].plot([l["epoch"] for l in pts], [max(l["mse_decomposition"][key], 1e-12) for l in pts], marker=".",
+                       label=label)
+        ax[3].set(xscale="log", yscale="log", xlabel="epoch", ylabel="loss term", title="MSE run: loss decomposition")
+        ax[3].legend()
         fig.tight_layout()
         fig.savefig(os.path.join(args.out, "figure.png"), dpi=80)
     # The hand-written "What was seen" section (interpretation) survives a rerun of this script.

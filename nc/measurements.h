@@ -23,6 +23,7 @@ struct MeasurementContext {
   int epoch;
   uint64_t seed;           // the run's seed (for measurements that sample)
   const CollapseMetrics& metrics;  // the core metrics of this epoch
+  double mse_target = 1.0;         // κ of the MSE targets κ·e_y (--mse-target), for mse_decomposition
 };
 
 using MeasurementFn = std::function<nlohmann::json(MeasurementContext&)>;
