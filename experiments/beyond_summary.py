@@ -79,8 +79,9 @@ def main():
             "nc1_at_onset": onset["nc1"] if onset else None, "test_collapse_nc1": tc.get("nc1")}
 
     md += ["", "## The MSE loss decomposition (Han, Papyan & Donoho 2022), train features", "",
-           "L = ½·mean‖W h + b − e_y‖² of the trained classifier; L_LS = L_NC1 + L_NC2/3 that of the least-squares "
-           "classifier for the same features; L_⊥ = L − L_LS (docs/metrics.md). The central path is L_⊥ ≪ L_LS.", "",
+           "L = ½·mean‖W h + b − e_y‖² + ½λ(‖W‖² + ‖b‖²) of the trained classifier (λ = 5e-4, the run's weight "
+           "decay); L_LS = L_NC1 + L_NC2/3 that of the (ridge) least-squares classifier for the same features; "
+           "L_⊥ = L − L_LS (docs/metrics.md). The central path is L_⊥ ≪ L_LS.", "",
            "| loss | epoch | L | L_NC1 | L_NC2/3 | L_⊥ | L_⊥ / L |", "|---|---|---|---|---|---|---|"]
     for n, label in (("mse", "MSE"), ("ce", "cross-entropy")):
         r = runs[n]

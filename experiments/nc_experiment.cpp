@@ -534,7 +534,8 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
     if (root) {
       const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       nlohmann::json line = measurement_line(epoch, lr, m, wall);
-      nc::MeasurementContext ctx{*model, full_train_eval, &full_test_eval, device, epoch, c.seed, m, c.mse_target};
+      nc::MeasurementContext ctx{*model, full_train_eval, &full_test_eval, device, epoch, c.seed, m, c.mse_target,
+                                 c.weight_decay};
       const auto span = clock.span("extra measurements");
       for (const auto& name : c.measurements) {
         COLLAPSE_CHECK(!line.contains(name), "measurement '", name, "' would overwrite the metric of the same name");

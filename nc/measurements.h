@@ -24,6 +24,7 @@ struct MeasurementContext {
   uint64_t seed;           // the run's seed (for measurements that sample)
   const CollapseMetrics& metrics;  // the core metrics of this epoch
   double mse_target = 1.0;         // κ of the MSE targets κ·e_y (--mse-target), for mse_decomposition
+  double weight_decay = 0.0;       // the run's λ, for mse_decomposition
 };
 
 using MeasurementFn = std::function<nlohmann::json(MeasurementContext&)>;

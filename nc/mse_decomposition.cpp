@@ -32,21 +32,24 @@ void MseDecompositionAccumulator::add(const float* features, const int64_t* labe
 }
 
 namespace {
-// ½·Tr(W Σ_W Wᵀ) + ½·Σ_c π_c ‖W μ_c + b − κ e_c‖² for one classifier.
+// ½·Tr(W Σ_W Wᵀ) and ½·Σ_c π_c ‖W μ_c + b − κ e_c‖² + ½λ(‖W‖² + ‖b‖²) for one classifier.
 struct Parts {
   double nc1, nc2_3;
 };
 Parts parts(const MatrixXd& w, const VectorXd& b, const MatrixXd& means, const VectorXd& freq, const MatrixXd& sigma_w,
-            double target) {
+            double target, double weight_decay) {
   const double nc1 = 0.5 * (w * sigma_w * w.transpose()).trace();
   MatrixXd residual = w * means.transpose();  // C x C: column c is W μ_c
   residual.colwise() += b;
   residual.diagonal().array() -= target;
-  return {nc1, 0.5 * (residual.colwise().squaredNorm().transpose().array() * freq.array()).sum()};
+  const double fit = 0.5 * (residual.colwise().squaredNorm().transpose().array() * freq.array()).sum();
+  return {nc1, fit + 0.5 * weight_decay * (w.squaredNorm() + b.squaredNorm())};
 }
 }  // namespace
 
-MseDecomposition MseDecompositionAccumulator::finish(const float* weight, const float* bias, double target) const {
+MseDecomposition MseDecompositionAccumulator::finish(const float* weight, const float* bias, double target,
+                                                     double weight_decay) const {
+  COLLAPSE_CHECK(weight_decay >= 0, "mse_decomposition: weight decay ", weight_decay, " < 0");
   int64_t n = 0;
   for (int64_t c : counts_) n += c;
   COLLAPSE_CHECK(n > 0, "mse_decomposition: no features");
@@ -60,26 +63,34 @@ MseDecomposition MseDecompositionAccumulator::finish(const float* weight, const 
   }
   const VectorXd global = means.transpose() * freq;
   const MatrixXd second = Eigen::Map<const MatrixXd>(second_moment_.data(), p, p) / static_cast<double>(n);
-  const MatrixXd sigma_t = second - global * global.transpose();
   const MatrixXd sigma_w = second - means.transpose() * freq.asDiagonal() * means;
 
-  // W_LS = C_YH Σ_T⁺, where row c of C_YH = (1/N)Σ_i (κ e_{y_i} − ȳ)(h_i − μ_G)ᵀ is κ π_c (μ_c − μ_G)ᵀ.
-  Eigen::SelfAdjointEigenSolver<MatrixXd> eig(sigma_t);
+  // The least-squares classifier through x̃ = (h, 1): θ = E[t x̃ᵀ] (E[x̃ x̃ᵀ] + λI)⁺, where
+  // E[t x̃ᵀ] = (κ·diag(π)·M, κ·π) and E[x̃ x̃ᵀ] = ((1/N)Σ h hᵀ, μ_G; μ_Gᵀ, 1).
+  MatrixXd moment(p + 1, p + 1);
+  moment.topLeftCorner(p, p) = second;
+  moment.topRightCorner(p, 1) = global;
+  moment.bottomLeftCorner(1, p) = global.transpose();
+  moment(p, p) = 1;
+  moment.diagonal().array() += weight_decay;
+  MatrixXd cross(C, p + 1);
+  cross.leftCols(p) = target * freq.asDiagonal() * means;
+  cross.col(p) = target * freq;
+  Eigen::SelfAdjointEigenSolver<MatrixXd> eig(moment);
   const VectorXd& ev = eig.eigenvalues();
   const double cutoff = 1e-12 * std::max(ev.maxCoeff(), 0.0);
-  VectorXd inv = VectorXd::Zero(p);
-  for (int64_t j = 0; j < p; ++j)
+  VectorXd inv = VectorXd::Zero(p + 1);
+  for (int64_t j = 0; j <= p; ++j)
     if (ev(j) > cutoff) inv(j) = 1.0 / ev(j);
-  const MatrixXd pinv = eig.eigenvectors() * inv.asDiagonal() * eig.eigenvectors().transpose();
-  const MatrixXd cyh = target * freq.asDiagonal() * (means.rowwise() - global.transpose());
-  const MatrixXd w_ls = cyh * pinv;
-  const VectorXd b_ls = target * freq - w_ls * global;
+  const MatrixXd theta = cross * eig.eigenvectors() * inv.asDiagonal() * eig.eigenvectors().transpose();
+  const MatrixXd w_ls = theta.leftCols(p);
+  const VectorXd b_ls = theta.col(p);
 
   Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> wf(weight, C, p);
   const MatrixXd w = wf.cast<double>();
   const VectorXd b = bias ? Eigen::Map<const Eigen::VectorXf>(bias, C).cast<double>().eval() : VectorXd::Zero(C);
-  const Parts trained = parts(w, b, means, freq, sigma_w, target);
-  const Parts ls = parts(w_ls, b_ls, means, freq, sigma_w, target);
+  const Parts trained = parts(w, b, means, freq, sigma_w, target, weight_decay);
+  const Parts ls = parts(w_ls, b_ls, means, freq, sigma_w, target, weight_decay);
   MseDecomposition d;
   d.loss = trained.nc1 + trained.nc2_3;
   d.nc1_term = ls.nc1;
@@ -99,16 +110,18 @@ nlohmann::json mse_decomposition(MeasurementContext& ctx) {
   collect_features(ctx.model, ctx.train, ctx.device, [&](const Tensor& h, const Tensor& y, const Tensor&) {
     acc.add(h.data<float>(), y.data<int64_t>(), h.size(0));
   });
-  nlohmann::json out = to_json(acc.finish(w.data<float>(), b.defined() ? b.data<float>() : nullptr, ctx.mse_target));
+  nlohmann::json out = to_json(
+      acc.finish(w.data<float>(), b.defined() ? b.data<float>() : nullptr, ctx.mse_target, ctx.weight_decay));
   out["target"] = ctx.mse_target;
+  out["weight_decay"] = ctx.weight_decay;
   return out;
 }
 }  // namespace
 
 COLLAPSE_REGISTER_MEASUREMENT("mse_decomposition",
-                              "the classifier's MSE on the train features against kappa*e_y split into the "
-                              "least-squares classifier's NC1 and NC2/3 terms and the distance from it (Han, "
-                              "Papyan & Donoho 2022; one extra pass, p x p statistics)",
+                              "the classifier's MSE (with the run's weight decay) on the train features against "
+                              "kappa*e_y split into the least-squares classifier's NC1 and NC2/3 terms and the "
+                              "distance from it (Han, Papyan & Donoho 2022; one extra pass, p x p statistics)",
                               /*default_on=*/false, mse_decomposition);
 
 }  // namespace collapse::nc

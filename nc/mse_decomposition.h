@@ -1,16 +1,16 @@
 #pragma once
 // The MSE loss of a linear classifier on the last-layer features, split as Han, Papyan & Donoho (ICLR 2022,
 // "Neural collapse under MSE loss: proximity to and dynamics on the central path", §3) split it. With
-// targets κ·e_y, class frequencies π_c, class means μ_c, the within-class covariance Σ_W and any (W, b):
-//   L(W, b) = ½·(1/N)·Σ_i ‖W h_i + b − κ e_{y_i}‖²
-//           = ½·Tr(W Σ_W Wᵀ) + ½·Σ_c π_c ‖W μ_c + b − κ e_c‖²        (the cross terms vanish exactly)
-// Evaluated at the least-squares classifier (W_LS, b_LS) = argmin L for these features, the two parts are
-//   L_NC1   = ½·Tr(W_LS Σ_W W_LSᵀ)                 zero when the features have collapsed to their means
-//   L_NC2/3 = ½·Σ_c π_c ‖W_LS μ_c + b_LS − κ e_c‖²  zero when the means can be mapped onto the targets
-// and L_LS = L_NC1 + L_NC2/3; the rest, L_⊥ = L(W, b) − L_LS ≥ 0, is how far the trained classifier is from
-// the least-squares one. The paper's observation: L_⊥ is negligible during training (the "central path").
-// No weight decay in L: it is the data term of the last layer alone. W_LS = C_YH Σ_T⁺ with the pseudo-inverse
-// of the total covariance (eigenvalues below 1e-12 of the largest dropped), b_LS = ȳ − W_LS μ_G.
+// targets κ·e_y, class frequencies π_c, class means μ_c, the within-class covariance Σ_W, the weight decay λ
+// of the run (on W and b, as SGD applies it) and any classifier (W, b):
+//   L(W, b) = ½·(1/N)·Σ_i ‖W h_i + b − κ e_{y_i}‖² + ½λ(‖W‖² + ‖b‖²)
+//           = ½·Tr(W Σ_W Wᵀ) + [½·Σ_c π_c ‖W μ_c + b − κ e_c‖² + ½λ(‖W‖² + ‖b‖²)]   (exact: cross terms vanish)
+// Evaluated at the (ridge) least-squares classifier (W_LS, b_LS) = argmin L for these features, the two
+// parts are L_NC1 (zero once the features have collapsed to their means) and L_NC2/3 (the means' fit to the
+// targets, with the penalty, which collapse does not remove); L_LS = L_NC1 + L_NC2/3, and the rest,
+// L_⊥ = L(W, b) − L_LS ≥ 0, is how far the trained classifier is from the least-squares one. The paper's
+// observation: L_⊥ is negligible during training (the "central path"). (W_LS b_LS) = E[t x̃ᵀ](E[x̃ x̃ᵀ] + λI)⁻¹
+// with x̃ = (h, 1); for λ = 0 the pseudo-inverse (eigenvalues below 1e-12 of the largest dropped).
 #include <cstdint>
 #include <vector>
 
@@ -33,8 +33,8 @@ class MseDecompositionAccumulator {
  public:
   MseDecompositionAccumulator(int64_t classes, int64_t dim);
   void add(const float* features, const int64_t* labels, int64_t n);
-  // W [C, p] row-major, b [C] (null: no bias), targets κ·e_y.
-  MseDecomposition finish(const float* weight, const float* bias, double target) const;
+  // W [C, p] row-major, b [C] (null: no bias), targets κ·e_y, weight decay λ >= 0.
+  MseDecomposition finish(const float* weight, const float* bias, double target, double weight_decay) const;
 
  private:
   int64_t classes_, dim_;

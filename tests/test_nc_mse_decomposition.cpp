@@ -34,8 +34,12 @@ Problem random_problem(int64_t n, int64_t p, int64_t c, unsigned seed) {
   return q;
 }
 
-// ½·mean‖W h + b − κ e_y‖², straight from the definition.
-double direct_loss(const Problem& q, const std::vector<float>& w, const std::vector<float>& b, double kappa) {
+// ½·mean‖W h + b − κ e_y‖² + ½λ(‖W‖² + ‖b‖²), straight from the definition.
+double direct_loss(const Problem& q, const std::vector<float>& w, const std::vector<float>& b, double kappa,
+                   double lambda = 0) {
+  double penalty = 0;
+  for (float v : w) penalty += double{v} * v;
+  for (float v : b) penalty += double{v} * v;
   double total = 0;
   for (int64_t i = 0; i < q.n; ++i)
     for (int64_t k = 0; k < q.c; ++k) {
@@ -44,30 +48,30 @@ double direct_loss(const Problem& q, const std::vector<float>& w, const std::vec
       const double r = z - (k == q.y[i] ? kappa : 0.0);
       total += 0.5 * r * r;
     }
-  return total / static_cast<double>(q.n);
+  return total / static_cast<double>(q.n) + 0.5 * lambda * penalty;
 }
 
 MseDecomposition decompose(const Problem& q, const std::vector<float>& w, const std::vector<float>& b, double kappa,
-                           int64_t batch) {
+                           int64_t batch, double lambda = 0) {
   MseDecompositionAccumulator acc(q.c, q.p);
   for (int64_t start = 0; start < q.n; start += batch) {
     const int64_t m = std::min(batch, q.n - start);
     acc.add(q.h.data() + start * q.p, q.y.data() + start, m);
   }
-  return acc.finish(w.data(), b.data(), kappa);
+  return acc.finish(w.data(), b.data(), kappa, lambda);
 }
 
 }  // namespace
 
 TEST(NcMseDecomposition, PartsAddUpToTheDirectLossAndTheClassifierIsNoBetterThanLeastSquares) {
   const Problem q = random_problem(90, 6, 3, 1);
-  for (double kappa : {1.0, 5.0}) {
-    const MseDecomposition d = decompose(q, q.w, q.b, kappa, 90);
-    EXPECT_NEAR(d.loss, direct_loss(q, q.w, q.b, kappa), 1e-9 * d.loss);
+  for (const auto& [kappa, lambda] : {std::pair{1.0, 0.0}, std::pair{5.0, 0.0}, std::pair{1.0, 0.05}}) {
+    const MseDecomposition d = decompose(q, q.w, q.b, kappa, 90, lambda);
+    EXPECT_NEAR(d.loss, direct_loss(q, q.w, q.b, kappa, lambda), 1e-9 * d.loss);
     EXPECT_NEAR(d.least_squares, d.nc1_term + d.nc2_3_term, 1e-12);
     EXPECT_GT(d.nc1_term, 0);
     EXPECT_GT(d.perpendicular, 0);  // a random classifier is worse than the least-squares one
-    const MseDecomposition streamed = decompose(q, q.w, q.b, kappa, 7);
+    const MseDecomposition streamed = decompose(q, q.w, q.b, kappa, 7, lambda);
     EXPECT_NEAR(streamed.loss, d.loss, 1e-12 * d.loss);
     EXPECT_NEAR(streamed.least_squares, d.least_squares, 1e-12 * d.loss);
   }
@@ -76,23 +80,30 @@ TEST(NcMseDecomposition, PartsAddUpToTheDirectLossAndTheClassifierIsNoBetterThan
 TEST(NcMseDecomposition, TheLeastSquaresClassifierHasNoPerpendicularPart) {
   const Problem q = random_problem(120, 5, 4, 2);
   const double kappa = 2.0;
-  // Normal equations of [h, 1] against κ e_y, independently of the accumulator's covariance route.
-  Eigen::MatrixXd x(q.n, q.p + 1), t = Eigen::MatrixXd::Zero(q.n, q.c);
-  for (int64_t i = 0; i < q.n; ++i) {
-    for (int64_t j = 0; j < q.p; ++j) x(i, j) = q.h[i * q.p + j];
-    x(i, q.p) = 1;
-    t(i, q.y[i]) = kappa;
+  for (double lambda : {0.0, 0.1}) {
+    // Ridge normal equations of [h, 1] against κ e_y (penalty on W and b), independently of the accumulator.
+    Eigen::MatrixXd x(q.n, q.p + 1), t = Eigen::MatrixXd::Zero(q.n, q.c);
+    for (int64_t i = 0; i < q.n; ++i) {
+      for (int64_t j = 0; j < q.p; ++j) x(i, j) = q.h[i * q.p + j];
+      x(i, q.p) = 1;
+      t(i, q.y[i]) = kappa;
+    }
+    const double n = static_cast<double>(q.n);
+    Eigen::MatrixXd gram = x.transpose() * x / n;
+    gram.diagonal().array() += lambda;
+    const Eigen::MatrixXd theta = gram.ldlt().solve(x.transpose() * t / n);  // (p+1) x C
+    std::vector<float> w(q.c * q.p), b(q.c);
+    for (int64_t k = 0; k < q.c; ++k) {
+      for (int64_t j = 0; j < q.p; ++j) w[k * q.p + j] = static_cast<float>(theta(j, k));
+      b[k] = static_cast<float>(theta(q.p, k));
+    }
+    const MseDecomposition d = decompose(q, w, b, kappa, 16, lambda);
+    // float32 rounding of the fitted classifier is all that separates it from the optimum
+    EXPECT_NEAR(d.perpendicular, 0, 1e-6 * d.loss) << "lambda " << lambda;
+    EXPECT_NEAR(d.least_squares, direct_loss(q, w, b, kappa, lambda), 1e-6 * d.loss) << "lambda " << lambda;
+    // any other classifier is worse: the trained one of the problem
+    EXPECT_GT(decompose(q, q.w, q.b, kappa, 16, lambda).perpendicular, 1e-3) << "lambda " << lambda;
   }
-  const Eigen::MatrixXd theta = (x.transpose() * x).ldlt().solve(x.transpose() * t);  // (p+1) x C
-  std::vector<float> w(q.c * q.p), b(q.c);
-  for (int64_t k = 0; k < q.c; ++k) {
-    for (int64_t j = 0; j < q.p; ++j) w[k * q.p + j] = static_cast<float>(theta(j, k));
-    b[k] = static_cast<float>(theta(q.p, k));
-  }
-  const MseDecomposition d = decompose(q, w, b, kappa, 16);
-  // float32 rounding of the fitted classifier is all that separates it from the optimum
-  EXPECT_NEAR(d.perpendicular, 0, 1e-6 * d.loss);
-  EXPECT_NEAR(d.least_squares, direct_loss(q, w, b, kappa), 1e-6 * d.loss);
 }
 
 TEST(NcMseDecomposition, CollapsedFeaturesLeaveNothingForTheLeastSquaresClassifier) {
