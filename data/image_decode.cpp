@@ -112,8 +112,8 @@ void decode_resize_center_crop(const std::filesystem::path& path, const ResizeCr
 }
 
 bool image_header_readable(const std::filesystem::path& path) {
-  // Called for every file of a folder before training: the first 256 KiB hold the header of nearly every
-  // real image (EXIF and ICC blocks come before it); only when they do not is the whole file read.
+  // Called for every file of a folder: the first 16 KiB hold the header of most images, 256 KiB that of
+  // nearly every real one (EXIF and ICC blocks come before it); only past that is the whole file read.
   const auto readable = [&](const std::vector<uint8_t>& bytes) {
     ImageSize size;
     if (!looks_like_jpeg(bytes.data(), bytes.size())) return stb_size(bytes, size);
@@ -125,11 +125,17 @@ bool image_header_readable(const std::filesystem::path& path) {
     }
   };
   try {
-    std::vector<uint8_t> head(256 * 1024);
     std::ifstream in(path, std::ios::binary);
-    in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
-    head.resize(static_cast<size_t>(in.gcount()));
-    return readable(head) || (head.size() == 256 * 1024 && readable(read_image_file(path)));
+    std::vector<uint8_t> head;
+    for (const size_t prefix : {size_t{16} << 10, size_t{256} << 10}) {
+      const size_t had = head.size();
+      head.resize(prefix);
+      in.read(reinterpret_cast<char*>(head.data() + had), static_cast<std::streamsize>(prefix - had));
+      head.resize(had + static_cast<size_t>(in.gcount()));
+      if (readable(head)) return true;
+      if (head.size() < prefix) return false;  // that was the whole file
+    }
+    return readable(read_image_file(path));
   } catch (const Error&) {
     return false;
   }
