@@ -13,9 +13,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <algorithm>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "data/channel_stats.h"
 #include "data/data_loader.h"
@@ -111,11 +114,19 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", batch_size, "batch size for MNIST and CIFAR-10");
   app.add_option("--imagenet-batch-size", imagenet_batch, "batch size for the ImageNet folder");
   app.add_option("--epochs", epochs, "epochs timed for MNIST and CIFAR-10");
+  std::vector<std::string> only{"mnist", "cifar10", "imagenet"};
+  app.add_option("--only", only, "the pipelines to time (mnist, cifar10, imagenet)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  const auto wanted = [&](const char* name) { return std::find(only.begin(), only.end(), name) != only.end(); };
 
   std::printf("OpenMP threads for the parallel stages: %d\n", omp_get_max_threads());
-  bench_in_memory("mnist", root, batch_size, epochs);
-  bench_in_memory("cifar10", root, batch_size, epochs);
-  bench_image_folder(imagenet, imagenet_batch);
+  try {
+    if (wanted("mnist")) bench_in_memory("mnist", root, batch_size, epochs);
+    if (wanted("cifar10")) bench_in_memory("cifar10", root, batch_size, epochs);
+    if (wanted("imagenet")) bench_image_folder(imagenet, imagenet_batch);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench-data: %s\n", e.what());
+    return 1;
+  }
   return 0;
 }

@@ -74,11 +74,14 @@ std::vector<uint8_t> checked_png_chunks(const std::vector<uint8_t>& png, const s
   return out;
 }
 
-// The image as height x width x 3 bytes, with its size.
-std::vector<uint8_t> decode_rgb(const std::vector<uint8_t>& bytes, const std::string& name, ImageSize& size) {
+// The image as height x width x 3 bytes, with its size; a JPEG at a reduced scale when its shorter side stays
+// at least `min_shorter_side` (0: in full).
+std::vector<uint8_t> decode_rgb(const std::vector<uint8_t>& bytes, const std::string& name, ImageSize& size,
+                                int64_t min_shorter_side) {
   if (looks_like_jpeg(bytes.data(), bytes.size())) {
-    size = jpeg_size(bytes.data(), bytes.size(), name);
-    return decode_jpeg_rgb(bytes.data(), bytes.size(), name);
+    DecodedImage image = decode_jpeg_rgb(bytes.data(), bytes.size(), name, min_shorter_side);
+    size = image.size;
+    return std::move(image.rgb);
   }
   COLLAPSE_CHECK(stb_size(bytes, size), "cannot decode image ", name, ": neither a JPEG nor a readable PNG (",
                  stbi_failure_reason(), ")");
@@ -96,7 +99,8 @@ void decode_resize_center_crop(const std::filesystem::path& path, const ResizeCr
   COLLAPSE_CHECK(prep.crop > 0 && prep.resize_shorter >= prep.crop, "decode_resize_center_crop: crop ", prep.crop,
                  " must be positive and no larger than the resized shorter side ", prep.resize_shorter);
   ImageSize size;
-  const std::vector<uint8_t> pixels = decode_rgb(read_image_file(path), path.string(), size);
+  const std::vector<uint8_t> pixels =
+      decode_rgb(read_image_file(path), path.string(), size, prep.dct_scaling ? prep.resize_shorter : 0);
   const int64_t w = size.width, h = size.height;
 
   // torchvision's Resize(int): the shorter side becomes `resize_shorter`, the longer one

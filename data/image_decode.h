@@ -9,6 +9,10 @@ namespace collapse {
 struct ResizeCrop {
   int64_t resize_shorter = 256;
   int64_t crop = 224;
+  // Large JPEGs decoded at 1/2, 1/4 or 1/8 scale, never below resize_shorter (data/jpeg_decode.h): much
+  // faster for photographs several times the target size, slightly different pixels from torchvision's
+  // full decode. False: always decode in full.
+  bool dct_scaling = true;
 };
 
 // Decodes `path` as 8-bit RGB, chosen by the file's first bytes, not its name: JPEG (grayscale and Adobe

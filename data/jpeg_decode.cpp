@@ -2,6 +2,7 @@
 
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -54,27 +55,35 @@ ImageSize jpeg_size(const uint8_t* bytes, size_t size, const std::string& name) 
   return {h.width, h.height};
 }
 
-std::vector<uint8_t> decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::string& name) {
+DecodedImage decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::string& name, int64_t min_shorter_side) {
   const Decompressor d = open_decompressor(name);
   const Header h = read_header(d.get(), bytes, size, name);
   check_image_size(name, {h.width, h.height});
+  // The smallest of 1/8, 1/4, 1/2 that keeps the shorter side >= min_shorter_side (TJSCALED rounds up).
+  int width = h.width, height = h.height;
+  if (min_shorter_side > 0)
+    for (const tjscalingfactor f : {tjscalingfactor{1, 8}, tjscalingfactor{1, 4}, tjscalingfactor{1, 2}})
+      if (std::min(TJSCALED(h.width, f), TJSCALED(h.height, f)) >= min_shorter_side) {
+        width = TJSCALED(h.width, f), height = TJSCALED(h.height, f);
+        break;
+      }
   const bool cmyk = h.colorspace == TJCS_CMYK || h.colorspace == TJCS_YCCK;
   const int channels = cmyk ? 4 : 3;
-  std::vector<uint8_t> pixels(static_cast<size_t>(h.width) * h.height * channels);  // < 2^28: checked above
+  std::vector<uint8_t> pixels(static_cast<size_t>(width) * height * channels);  // < 2^28: checked above
   // LIMITSCANS: a progressive JPEG with thousands of scans would take minutes (libjpeg-turbo's own guard).
   const int flags = TJFLAG_LIMITSCANS;
-  if (tjDecompress2(d.get(), bytes, static_cast<unsigned long>(size), pixels.data(), h.width, 0, h.height,
+  if (tjDecompress2(d.get(), bytes, static_cast<unsigned long>(size), pixels.data(), width, 0, height,
                     cmyk ? TJPF_CMYK : TJPF_RGB, flags) != 0) {
     const std::string message = tjGetErrorStr2(d.get());
     const bool warning_only = tjGetErrorCode(d.get()) == TJERR_WARNING;
     COLLAPSE_CHECK(warning_only && message.find("Premature end") == std::string::npos, "cannot decode image ", name,
                    ": ", warning_only ? "truncated JPEG" : "corrupt JPEG", " (libjpeg-turbo: ", message, ")");
   }
-  if (!cmyk) return pixels;
-  std::vector<uint8_t> rgb(static_cast<size_t>(h.width) * h.height * 3);
+  if (!cmyk) return {{width, height}, std::move(pixels)};
+  std::vector<uint8_t> rgb(static_cast<size_t>(width) * height * 3);
   for (size_t p = 0, n = rgb.size() / 3; p < n; ++p)
     for (int c = 0; c < 3; ++c) rgb[p * 3 + c] = scale_by(pixels[p * 4 + c], pixels[p * 4 + 3]);
-  return rgb;
+  return {{width, height}, std::move(rgb)};
 }
 
 }  // namespace collapse

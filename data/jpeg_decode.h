@@ -19,10 +19,20 @@ bool looks_like_jpeg(const uint8_t* bytes, size_t size);
 // naming `name` and what libjpeg-turbo said.
 ImageSize jpeg_size(const uint8_t* bytes, size_t size, const std::string& name);
 
-// The whole image as 8-bit RGB (its size checked by check_image_size first), height x width x 3. Grayscale is replicated into the three channels; CMYK
-// and YCCK (Adobe, inverted) convert as stb_image and Pillow do (R = C'K'/255 on the stored values). A
-// truncated file is an error (libjpeg-turbo would fill the rest with grey); its other warnings (such as
-// "extraneous bytes before marker", which a few real ImageNet files have) are not, as in Pillow.
-std::vector<uint8_t> decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::string& name);
+struct DecodedImage {
+  ImageSize size;            // of `rgb`: the file's, or smaller when decoded at a reduced scale
+  std::vector<uint8_t> rgb;  // height x width x 3
+};
+
+// The image as 8-bit RGB (the header's size checked by check_image_size first). Grayscale is replicated into
+// the three channels; CMYK and YCCK (Adobe, inverted) convert as stb_image and Pillow do (R = C'K'/255 on the
+// stored values). A truncated file is an error (libjpeg-turbo would fill the rest with grey); its other
+// warnings (such as "extraneous bytes before marker", which a few real ImageNet files have) are not, as in
+// Pillow.
+// `min_shorter_side` > 0 lets the decoder work in the DCT domain at 1/2, 1/4 or 1/8 scale, the smallest whose
+// shorter side is still at least that many pixels (what PIL's Image.draft does): a 4000 x 3000 photograph
+// resized to 256 afterwards then costs a sixteenth of the decoding. The pixels then differ slightly from a
+// full decode followed by the same resize (torchvision decodes in full); 0 decodes in full.
+DecodedImage decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::string& name, int64_t min_shorter_side = 0);
 
 }  // namespace collapse

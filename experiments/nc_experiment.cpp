@@ -418,6 +418,8 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
 
   report_class_counts(data.train_class_counts, config);
   config["data"] = data_provenance(dataset_info(c.dataset), c.data_root, data.stats);
+  // Large JPEGs decoded at a reduced scale (data/image_decode.h): their pixels differ from a full decode.
+  if (c.dataset == "imagenet") config["data"]["jpeg_dct_scaling"] = load.image_prep.dct_scaling;
 
   Generator init_gen = derived_generator(c.seed, /*stream=*/1);
   ModelConfig mc{c.arch, c.depth, c.width, data.info.image.channels, data.info.image.height, data.info.num_classes,

@@ -44,7 +44,7 @@ Bytes compress(int w, int h, int format, int subsampling, const Bytes& pixels) {
 }
 
 Bytes decode(const Bytes& jpeg, const std::string& name = "test.jpg") {
-  return decode_jpeg_rgb(jpeg.data(), jpeg.size(), name);
+  return decode_jpeg_rgb(jpeg.data(), jpeg.size(), name).rgb;
 }
 
 // The start-of-frame marker's height and width fields, rewritten.
@@ -67,7 +67,7 @@ TEST(DataJpeg, RealSampleDecodesAsStbImageDid) {
     const fs::path path = kSample / file;
     if (!fs::exists(path)) GTEST_SKIP() << "no " << path;
     const Bytes bytes = read_file(path);
-    const Bytes ours = decode(bytes, path.string());
+    const Bytes ours = decode(bytes, path.string());  // in full
     int w = 0, h = 0, c = 0;
     unsigned char* theirs = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, 3);
     ASSERT_NE(theirs, nullptr);
@@ -150,4 +150,30 @@ TEST(DataJpeg, TruncatedCorruptAndOversizedFilesAreErrorsNamingTheFile) {
                {"huge.jpg", "65000x65000", "beyond what this reader accepts"});
   expect_error([&] { decode(with_frame_size(jpeg, 30000, 10), "thin.jpg"); }, {"thin.jpg", "aspect ratio"});
   expect_error([&] { decode(with_frame_size(jpeg, 0, 48), "zero.jpg"); }, {"zero.jpg"});
+}
+
+TEST(DataJpeg, LargeJpegsDecodeInTheDctDomainNeverBelowTheTarget) {
+  const int w = 1200, h = 900;
+  Bytes pixels(static_cast<size_t>(w) * h * 3);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c)
+        pixels[(static_cast<size_t>(y) * w + x) * 3 + c] =
+            static_cast<uint8_t>(128 + 100 * std::sin(x / 37.0 + c) * std::cos(y / 53.0));
+  const Bytes jpeg = compress(w, h, TJPF_RGB, TJSAMP_420, pixels);
+  // 1/4 would give 300 x 225 (< 256): 1/2 it is; 100 needs no more than 1/8 (150 x 113)
+  EXPECT_EQ(decode_jpeg_rgb(jpeg.data(), jpeg.size(), "big.jpg", 256).size.width, 600);
+  EXPECT_EQ(decode_jpeg_rgb(jpeg.data(), jpeg.size(), "big.jpg", 256).size.height, 450);
+  EXPECT_EQ(decode_jpeg_rgb(jpeg.data(), jpeg.size(), "big.jpg", 100).size.width, 150);
+  EXPECT_EQ(decode_jpeg_rgb(jpeg.data(), jpeg.size(), "big.jpg", 0).size.width, 1200);
+  EXPECT_EQ(decode_jpeg_rgb(jpeg.data(), jpeg.size(), "big.jpg", 2000).size.width, 1200);  // never upscales
+  TempDir dir;
+  write_file(dir / "big.jpg", jpeg);
+  Bytes scaled(224 * 224 * 3), full(224 * 224 * 3);
+  decode_resize_center_crop(dir / "big.jpg", {256, 224, true}, scaled.data());
+  decode_resize_center_crop(dir / "big.jpg", {256, 224, false}, full.data());
+  double total = 0;
+  for (size_t i = 0; i < scaled.size(); ++i) total += std::abs(int{scaled[i]} - int{full[i]});
+  EXPECT_LT(total / scaled.size(), 2.0);  // the same picture: a DCT-domain reduction instead of a bilinear one
+  EXPECT_GT(total, 0);                    // but not the same bytes (torchvision's are those of the full decode)
 }
