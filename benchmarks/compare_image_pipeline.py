@@ -15,6 +15,7 @@ Needs Pillow (python3-pil, which python3-matplotlib brings) and torchvision's tr
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -60,7 +61,23 @@ def ours(bench, folder):
     return int(m.group(1)), float(m.group(2))
 
 
+def ensure_pillow():
+    """Re-executes this script under an interpreter that imports PIL (the running one, then Debian's)."""
+    try:
+        import PIL  # noqa: F401
+        return
+    except ImportError:
+        pass
+    for python in ("/usr/bin/python3", shutil.which("python3")):
+        if python and os.path.realpath(python) != os.path.realpath(sys.executable) and subprocess.run(
+                [python, "-c", "import PIL"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+            os.execv(python, [python, os.path.abspath(__file__)] + sys.argv[1:])
+    sys.exit("compare_image_pipeline.py: no Python interpreter here imports PIL (tried the running one and "
+             "/usr/bin/python3); install it with apt-get install python3-pil")
+
+
 def main():
+    ensure_pillow()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--folder", required=True, help="ImageNet-style folder with train/<wnid>/*.JPEG")
     ap.add_argument("--bench", default=os.path.join(REPO, "build", "bench-data"))
