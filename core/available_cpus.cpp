@@ -1,5 +1,7 @@
 #include "core/available_cpus.h"
 
+#include "core/cgroup_files.h"
+
 #include <sched.h>
 
 #include <cmath>
@@ -14,47 +16,15 @@
 namespace collapse {
 namespace {
 
-std::string read_first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
-// The folder part of each line of /proc/self/cgroup, by hierarchy: "0::/a/b" (v2) or "2:cpu,cpuacct:/a" (v1).
-std::string cgroup_path(const std::string& wanted_controller) {
-  std::ifstream in("/proc/self/cgroup");
-  for (std::string line; std::getline(in, line);) {
-    const auto first = line.find(':'), second = line.find(':', first + 1);
-    if (first == std::string::npos || second == std::string::npos) continue;
-    const std::string controllers = line.substr(first + 1, second - first - 1);
-    std::stringstream list(controllers);
-    for (std::string c; std::getline(list, c, ',');)
-      if (c == wanted_controller) return line.substr(second + 1);
-    if (wanted_controller.empty() && controllers.empty()) return line.substr(second + 1);
-  }
-  return "";
-}
-
-// "/a/b" -> {"/a/b", "/a", ""}: a limit on any ancestor applies too.
-std::vector<std::string> self_and_ancestors(std::string path) {
-  std::vector<std::string> out;
-  while (!path.empty() && path != "/") {
-    out.push_back(path);
-    path = path.substr(0, path.find_last_of('/'));
-  }
-  out.push_back("");
-  return out;
-}
-
 double tighter(double a, double b) { return a == 0 ? b : b == 0 ? a : std::min(a, b); }
 
 double quota_of_this_process() {
   double quota = 0;
-  for (const std::string& dir : self_and_ancestors(cgroup_path("")))
+  using namespace cgroup;
+  for (const std::string& dir : self_and_ancestors(path_of_this_process("")))
     quota = tighter(quota, cgroup_v2_quota(read_first_line("/sys/fs/cgroup" + dir + "/cpu.max")));
   for (const char* mount : {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"})
-    for (const std::string& dir : self_and_ancestors(cgroup_path("cpu"))) {
+    for (const std::string& dir : self_and_ancestors(path_of_this_process("cpu"))) {
       const std::string q = read_first_line(mount + dir + "/cpu.cfs_quota_us");
       const std::string p = read_first_line(mount + dir + "/cpu.cfs_period_us");
       if (!q.empty() && !p.empty()) quota = tighter(quota, cgroup_v1_quota(std::atoll(q.c_str()), std::atoll(p.c_str())));

@@ -24,6 +24,7 @@
 #include "data/subset_dataset.h"
 #include "distributed/agreement.h"
 #include "distributed/nccl_communicator.h"
+#include "experiments/support/memory_check.h"
 #include "experiments/support/phase_clock.h"
 #include "experiments/support/protocol.h"
 #include "experiments/support/provenance.h"
@@ -210,6 +211,7 @@ ExperimentConfig parse_args(int argc, char** argv, CLI::App& app, bool read_run_
   // same family and depth at width 1/64 on 32x32 inputs builds in milliseconds and fails as the real one would.
   Generator probe_gen(0);
   build_model(ModelConfig{c.arch, c.depth, 1.0 / 64, 3, 32, 10, c.growth_rate}, probe_gen);
+  check_model_fits_memory(c);
   // Here, not when the first tensor moves: without this the user reads a CUDA driver-version message.
   if (Device::parse(c.device).is_cuda() && Device::parse(c.device).index >= cuda_device_count())
     COLLAPSE_FAIL("--device ", c.device, ": no CUDA device found (", cuda_device_count(),
