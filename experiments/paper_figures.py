@@ -15,8 +15,11 @@ Writes into DIR (default GRID), each file atomically:
   fig7_nc4.png             NC4 (test): mismatch with the nearest class centre
   fig8_deepfool.png        DeepFool relative perturbation (only when some cell measured it)
   table1.md/.json          test accuracy at the first zero-error epoch -> last epoch beside the paper's
-  nc_table.md/.json        every NC measure at TPT onset -> final, the NC1 reduction, and whether the cell
-                           meets the target (NC1 down >= 10x and final NC4 < 0.05)
+  nc_table.md/.json        every NC measure at TPT onset -> final, the NC1 reduction, whether the cell
+                           meets the target (NC1 down >= 10x and final NC4 < 0.05), and the evidence where
+                           it does not: loss spikes vs. flickers (experiments/tpt_events.py), the power law
+                           NC1 ~ epoch^-alpha at the initial rate and the epoch it would reach 10x, the
+                           train-set NC4 beside the test error
   figures.json             what each figure drew (rows, panels) and which were skipped, and why
 One line per family (fixed colours), a dashed line of the same colour at its TPT onset, an "x" where the
 summary records a TPT interruption. Exit status 1 on a malformed input file, 2 when GRID has no grid.json.
@@ -38,6 +41,8 @@ try:
 except ImportError:
     sys.exit("paper_figures.py: matplotlib is missing for %s; install python3-matplotlib and run it with "
              "/usr/bin/python3" % sys.executable)
+
+import tpt_events  # experiments/tpt_events.py, beside this file
 
 PROG = "paper_figures.py"
 DATASETS = ["mnist", "fashion-mnist", "kmnist", "svhn", "cifar10", "cifar100", "stl10", "imagenet"]
@@ -218,6 +223,41 @@ def last_stretch_reduction(c):
     if len(after) < 2:
         return None
     return after[0]["nc1"] / after[-1]["nc1"]
+
+
+def tpt_threshold(c):
+    return 1.0 - (number((c["config"] or {}).get("tpt_accuracy")) or 0.999)
+
+
+def spikes(c):
+    """The interruptions that broke a settled terminal phase (tpt_events.spikes); the rest are flickers."""
+    return tpt_events.spikes(c["lines"], interruptions(c), tpt_threshold(c))
+
+
+def hidden_reversals(c):
+    """Measured epochs where NC1 jumped REVERSAL_FACTOR-fold or more without a recorded interruption there:
+    a spike that came and went between two measurements (tpt_events.reversals)."""
+    stops = set(interruptions(c))
+    return [e for e in tpt_events.reversals(c["lines"], onset(c)) if e not in stops]
+
+
+def high_rate_exponent(c):
+    """alpha of NC1 ~ epoch^-alpha at the initial learning rate over the settled terminal phase before any
+    spike: from the last flicker (or onset) to the first spike (or the first decay). None with fewer than 3
+    measurements there. (After a spike NC1 climbs back down from the spike's height, which says nothing
+    about the rate of the collapse.)"""
+    start = onset(c)
+    lines = [l for l in c["lines"] if number(l.get("lr")) is not None]
+    if start is None or not lines:
+        return None
+    high = [l for l in lines if l["lr"] == lines[0]["lr"] and l["epoch"] >= start]
+    spiked = spikes(c) + hidden_reversals(c)
+    if spiked:
+        high = [l for l in high if l["epoch"] < min(spiked)]
+    flickers = [e for e in interruptions(c) if high and e <= high[-1]["epoch"]]
+    if flickers:
+        high = [l for l in high if l["epoch"] > max(flickers)]
+    return tpt_events.power_law_exponent([(l["epoch"], number(l.get("nc1"))) for l in high])
 
 
 def points(c, key, log):
@@ -472,8 +512,42 @@ def target(c):
     return not reasons, "; ".join(reasons)
 
 
+def listed(epochs):
+    return ",".join("%g" % e for e in epochs)
+
+
+def evidence(c, reduction):
+    """What the run says about why it misses the target: its spikes and flickers, how fast NC1 was still
+    falling at the initial rate, and, for NC4, the train-set NCC mismatch beside the test error."""
+    notes, stops, spiked = [], interruptions(c), spikes(c)
+    if spiked:
+        plural = "s" if len(spiked) > 1 else ""
+        notes.append("loss spike%s at epoch%s %s" % (plural, plural, listed(spiked)))
+    undone = hidden_reversals(c)
+    if undone:
+        notes.append("NC1 rose %gx or more since the previous measurement at epoch%s %s, a spike between "
+                     "measurements" % (tpt_events.REVERSAL_FACTOR, "s" if len(undone) > 1 else "", listed(undone)))
+    flickers = [e for e in stops if e not in spiked]
+    if flickers:
+        notes.append("train error flickered (threshold held < %d epochs) at %s"
+                     % (tpt_events.SETTLED_EPOCHS, listed(flickers)))
+    if stops and last_stretch_reduction(c) is not None:
+        notes.append("NC1 %sx lower over the last uninterrupted stretch" % fmt3(last_stretch_reduction(c)))
+    alpha = high_rate_exponent(c)
+    if reduction is not None and reduction < TARGET_NC1_REDUCTION and alpha is not None:
+        needed = tpt_events.epochs_for_reduction(onset(c), alpha, TARGET_NC1_REDUCTION)
+        notes.append("NC1 ~ epoch^-%.2f at the initial rate%s" % (alpha, "" if needed is None else
+                     ": %gx from onset by epoch %s" % (TARGET_NC1_REDUCTION, "~%d" % round(needed, -1)
+                                                              if needed < 1e4 else "> 10,000")))
+    final = (c["summary"] or {}).get("final") or {}
+    nc4 = number(value((c["summary"] or {}).get("terminal_phase") or {}, "nc4.final"))
+    if nc4 is not None and nc4 >= TARGET_NC4 and number(final.get("nc4_train")) is not None:
+        notes.append("train NC4 %s, test error %s" % (fmt3(final["nc4_train"]), fmt3(number(final.get("test_error")))))
+    return notes, spiked, flickers, undone, alpha
+
+
 def nc_table(cells):
-    head = ["dataset", "family", "status", "TPT onset"] + NC_KEYS + ["NC1 reduction", "meets target", "notes"]
+    head = ["dataset", "family", "status", "TPT onset"] + NC_KEYS + ["NC1 reduction", "meets target", "evidence"]
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows = []
     for c in cells:
@@ -482,24 +556,28 @@ def nc_table(cells):
                   for k in NC_KEYS}
         reduction = number(tp.get("nc1_reduction"))
         meets, reason = target(c)
-        stops = interruptions(c)
-        notes = ""
-        if stops:
-            notes = "TPT interrupted at epoch%s %s" % ("s" if len(stops) > 1 else "", ",".join("%g" % e for e in stops))
-            if last_stretch_reduction(c) is not None:
-                notes += "; NC1 %sx lower over the last uninterrupted stretch" % fmt3(last_stretch_reduction(c))
+        notes, spiked, flickers, undone, alpha = evidence(c, reduction) if c["summary"] else ([], [], [], [], None)
         cols = [c["dataset"], c["arch"], c["status"], "–" if onset(c) is None else str(onset(c))]
         cols += ["–" if v["at_onset"] is None and v["final"] is None else "%s → %s" % (fmt3(v["at_onset"]),
                                                                                        fmt3(v["final"]))
                  for v in values.values()]
-        cols += ["–" if reduction is None else fmt3(reduction) + "x", "yes" if meets else "no (%s)" % reason, notes]
+        cols += ["–" if reduction is None else fmt3(reduction) + "x", "yes" if meets else "no (%s)" % reason,
+                 "; ".join(notes)]
         md.append("| " + " | ".join(md_escape(x) for x in cols) + " |")
+        final = (c["summary"] or {}).get("final") or {}
         rows.append({"name": c["cell"].get("name"), "dataset": c["dataset"], "arch": c["arch"], "depth": depth_of(c),
                      "status": c["status"], "tpt_onset_epoch": onset(c), "values": values, "nc1_reduction": reduction,
-                     "meets_target": meets, "reason": reason, "tpt_interruptions": stops,
-                     "nc1_reduction_last_stretch": last_stretch_reduction(c)})
+                     "meets_target": meets, "reason": reason, "tpt_interruptions": interruptions(c),
+                     "spikes": spiked, "flickers": flickers, "nc1_reversals_between_measurements": undone,
+                     "nc1_reduction_last_stretch": last_stretch_reduction(c),
+                     "nc1_power_law_exponent_at_initial_lr": alpha,
+                     "nc4_train_final": number(final.get("nc4_train")), "test_error_final": number(final.get("test_error"))})
     return "\n".join(md) + "\n", {"target": {"nc1_reduction_at_least": TARGET_NC1_REDUCTION,
-                                             "final_nc4_below": TARGET_NC4}, "cells": rows}
+                                             "final_nc4_below": TARGET_NC4},
+                                  "spike_rule": "an interruption after the TPT threshold held for %d epochs or more"
+                                                % tpt_events.SETTLED_EPOCHS,
+                                  "reversal_rule": "NC1 %g times or more its previous measurement after TPT onset"
+                                                   % tpt_events.REVERSAL_FACTOR, "cells": rows}
 
 
 # ----------------------------------------------------------------------------------------------- main

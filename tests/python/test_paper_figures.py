@@ -209,9 +209,11 @@ class PaperFiguresTest(unittest.TestCase):
         self.assertEqual(cells[("cifar10", "densenet")]["reason"], "no TPT")
         self.assertEqual(cells[("cifar10", "resnet")]["reason"], "failed, no summary")
         self.assertEqual(cells[("mnist", "resnet")]["tpt_interruptions"], [12, 15])
+        self.assertEqual(cells[("mnist", "resnet")]["flickers"], [12, 15])  # 2 and 5 epochs after onset
+        self.assertEqual(cells[("mnist", "resnet")]["spikes"], [])
         self.assertEqual(good["values"]["nc1"], {"at_onset": 1.0, "final": 0.01})
         md = self.load("nc_table.md")
-        self.assertIn("interrupted at epochs 12,15", md)
+        self.assertIn("train error flickered (threshold held < 20 epochs) at 12,15", md)
         self.assertIn("| 1 → 0.01 |", md)  # NC1 of the good cell, 3 significant digits
         self.assertIn("| 100x | yes |", md)
         self.assertIn("no (NC1 only 3.2x; NC4 0.08)", md)
@@ -280,7 +282,45 @@ class DerivedInterruptionTest(unittest.TestCase):
             # NC1 = 40^-((e - 10)/20) after onset: from epoch 21 to 30 it falls 40^(9/20) = 5.26x.
             self.assertAlmostEqual(row["nc1_reduction_last_stretch"], 40.0 ** 0.45, places=9)
             with open(os.path.join(tmp, "nc_table.md")) as f:
-                self.assertIn("TPT interrupted at epoch 20", f.read())
+                self.assertIn("train error flickered (threshold held < 20 epochs) at 20", f.read())
+
+
+class EvidenceTest(unittest.TestCase):
+    """The NC table's evidence for a cell that misses the target: NC1 = (epoch / 10)^-1 from onset 10 at the
+    initial rate (so 10x by epoch 100) over 80 epochs, a flicker at 12, a loss spike at 60 and NC1 up 5x at 66
+    with the train error fine (a spike between measurements); the learning rate decays at 70."""
+
+    def test_spike_flicker_and_power_law(self):
+        lines = metrics(2.0, 0.08, epochs=80)
+        for l in lines:
+            if l["epoch"] >= ONSET:
+                l["nc1"] = ONSET / l["epoch"]
+            if l["epoch"] >= 70:
+                l["lr"] = 0.00679
+        lines[12]["train_error"] = lines[60]["train_error"] = 0.01
+        lines[66]["nc1"] = 5 * lines[65]["nc1"]  # a spike between measurements: train error fine, NC1 up 5x
+        with tempfile.TemporaryDirectory() as tmp:
+            run_dir = os.path.join(tmp, "cells", "svhn-vgg")
+            write(os.path.join(run_dir, "metrics.jsonl"), lines)
+            write(os.path.join(run_dir, "summary.json"), summary("svhn", "vgg", 11, lines, ONSET, [12, 60]))
+            write(os.path.join(tmp, "grid.json"), {"scale": "cpu", "cells": [
+                {"name": "svhn-vgg", "dataset": "svhn", "arch": "vgg", "depth": 11, "paper_depth": 11,
+                 "status": "done", "run": "cells/svhn-vgg"}]})
+            r = run(tmp)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(tmp, "nc_table.json")) as f:
+                row = json.load(f)["cells"][0]
+            with open(os.path.join(tmp, "nc_table.md")) as f:
+                md = f.read()
+        self.assertEqual(row["spikes"], [60])     # the threshold had held from 13 to 59
+        self.assertEqual(row["flickers"], [12])   # 2 epochs after onset
+        # fitted from 13 (after the flicker) to 59 (before the spike): exactly 1
+        self.assertAlmostEqual(row["nc1_power_law_exponent_at_initial_lr"], 1.0, places=9)
+        self.assertEqual(row["nc1_reversals_between_measurements"], [66])
+        self.assertIn("loss spike at epoch 60", md)
+        self.assertIn("NC1 rose 3x or more since the previous measurement at epoch 66", md)
+        self.assertIn("NC1 ~ epoch^-1.00 at the initial rate: 10x from onset by epoch ~100", md)
+        self.assertIn("train NC4 0, test error", md)  # NC4 (test) 0.08 misses; the train-set one is 0
 
 if __name__ == "__main__":
     unittest.main()
