@@ -21,8 +21,8 @@ Writes into DIR (default GRID), each file atomically:
                            NC1 ~ epoch^-alpha at the initial rate and the epoch it would reach 10x, the
                            train-set NC4 beside the test error
   figures.json             what each figure drew (rows, panels) and which were skipped, and why
-One line per family (fixed colours), a dashed line of the same colour at its TPT onset, an "x" where the
-summary records a TPT interruption. Exit status 1 on a malformed input file, 2 when GRID has no grid.json.
+One line per family (fixed colours), a dashed line of the same colour at its TPT onset, an "x" at a loss
+spike (or NC1 reversal) and a "+" where the train error flickered (experiments/tpt_events.py). Exit status 1 on a malformed input file, 2 when GRID has no grid.json.
 Needs matplotlib (Debian: python3-matplotlib, for /usr/bin/python3).
 """
 import argparse
@@ -73,6 +73,7 @@ LINE_FIGURES = [
 NC_KEYS = ["nc1", "equinorm_means", "equinorm_classifiers", "equiangular_means", "equiangular_classifiers", "nc3",
            "nc4"]
 TARGET_NC1_REDUCTION, TARGET_NC4 = 10.0, 0.05
+MARKERS = {"spike": ("x", 7), "flicker": ("+", 5)}  # (marker, size) on the lines where the terminal phase broke
 DPI = 90
 
 
@@ -312,8 +313,9 @@ def nearest(pts, epoch):
 
 def draw_lines(ax, cells, key, log):
     """One line per cell of this dataset; returns the values drawn (for the log ticks) and whether any
-    onset / interruption mark was drawn (for the legend)."""
-    drawn, marks = [], {"onset": False, "interrupted": False}
+    onset / spike / flicker mark was drawn (for the legend). Spikes include NC1 reversals between
+    measurements (tpt_events.py); flickers are the other interruptions."""
+    drawn, marks = [], {"onset": False, "spike": False, "flicker": False}
     for c in cells:
         pts = points(c, key, log)
         if not pts:
@@ -324,9 +326,12 @@ def draw_lines(ax, cells, key, log):
         if onset(c) is not None:
             ax.axvline(onset(c), color=colour, linestyle="--", linewidth=1)
             marks["onset"] = True
-        for e in interruptions(c):
-            ax.plot(*nearest(pts, e), marker="x", markersize=7, markeredgewidth=1.5, color=colour)
-            marks["interrupted"] = True
+        spiked = spikes(c) + hidden_reversals(c)
+        for e in interruptions(c) + hidden_reversals(c):
+            kind = "spike" if e in spiked else "flicker"
+            ax.plot(*nearest(pts, e), marker=MARKERS[kind][0], markersize=MARKERS[kind][1], markeredgewidth=1.5,
+                    color=colour)
+            marks[kind] = True
     return drawn, marks
 
 
@@ -335,9 +340,10 @@ def legend(ax, marks):
     if marks["onset"]:  # once, whatever the number of families: the colour already says whose it is
         handles.append(Line2D([], [], color="gray", linestyle="--", linewidth=1))
         labels.append("TPT onset")
-    if marks["interrupted"]:
-        handles.append(Line2D([], [], color="black", marker="x", linestyle="none"))
-        labels.append("TPT interrupted")
+    for kind, text in (("spike", "loss spike"), ("flicker", "train error flicker")):
+        if marks[kind]:
+            handles.append(Line2D([], [], color="black", marker=MARKERS[kind][0], linestyle="none"))
+            labels.append(text)
     if handles:
         ax.legend(handles, labels, fontsize=6)
 
