@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <regex>
+#include <thread>
 
 #include "core/safetensors.h"
 #include "data/registry.h"
@@ -68,6 +70,37 @@ TEST_P(FitsRealData, ReachesZeroTrainErrorOnMnistSubset) {
   }
   EXPECT_EQ(error, 0.0) << c.arch << c.depth << " still misclassifies after " << epoch << " epochs";
   if (error == 0.0) std::printf("%s%d: 100%% train accuracy (eval mode) after %d epochs\n", c.arch.c_str(), c.depth, epoch);
+}
+
+// What a user watching a run reads (not on a terminal: one line per N steps and one per epoch), and an ETA
+// that averages the run so far including the time spent between epochs (measurements, checkpoints): the
+// earlier ETA (last epoch x epochs left) was wrong by up to 8x late in a run.
+TEST(Progress, StepLinesEpochLinesAndAnEtaThatCountsTimeBetweenEpochs) {
+  if (!fs::exists(kDataRoot + "/mnist")) GTEST_SKIP() << "no " << kDataRoot << "/mnist";
+  LoadedDataset data = mnist_subset(10);  // 100 images: 5 steps of 20
+  NetworkPtr model = small_model("resnet", 18, 0.125, 3);
+  SGD sgd(model->parameters(), {0.05, 0.9, 5e-4, false});
+  TrainerOptions to;
+  to.epochs = 4;
+  to.progress_every = 2;
+  Trainer trainer(*model, sgd, MultiStepLR(0.05, {3}), to);
+  LoaderOptions lo;
+  lo.batch_size = 20;
+  DataLoader train(data.train, lo);
+  testing::internal::CaptureStdout();
+  trainer.train_epoch(1, train);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // a measurement between epochs
+  trainer.train_epoch(2, train);
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("  epoch 1 step 2/5  loss "), std::string::npos) << out;
+  EXPECT_NE(out.find("  epoch 1 step 4/5  loss "), std::string::npos) << out;
+  EXPECT_EQ(out.find("step 5/5"), std::string::npos) << "every 2 steps only\n" << out;
+  EXPECT_NE(out.find("epoch 1/4  lr 0.05  loss "), std::string::npos) << out;
+  const std::regex eta(R"(epoch 2/4  lr 0\.05 .* ETA (\d+)m(\d+)s)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, eta)) << out;
+  // At least 3 s over 2 epochs so far, 2 epochs left: >= 3 s however fast the machine trains.
+  EXPECT_GE(std::stoi(m[1]) * 60 + std::stoi(m[2]), 3) << out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, FitsRealData,
