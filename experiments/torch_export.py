@@ -11,10 +11,53 @@ A forward hook on the classifier (an nn.Linear) records its input (the features 
 each batch; the classifier's weight (C x p, as nn.Linear stores it) and bias are saved beside them. The model
 runs in eval mode under torch.no_grad(), as nc-experiment's analysis does. Only NumPy is needed to use the
 recorder itself (FeatureRecorder), which is what the tests check without PyTorch installed.
+
+The other way round, `load_safetensors(path)` reads a collapse checkpoint (RUN/checkpoints/epoch-NNNN/
+model.safetensors) as {name: array} with NumPy alone, or as torch tensors when torch is importable, so that a
+width-1 ResNet loads into torchvision's (README, "Analysing features from any framework") without the
+safetensors package.
 """
+import json
 import os
+import struct
 
 import numpy as np
+
+
+_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64,
+           "U8": np.uint8}
+
+
+def load_safetensors(path, as_torch=True):
+    """{name: array} from a safetensors file (8-byte little-endian header length, JSON header, raw data);
+    torch tensors when as_torch and torch is importable. ValueError naming the file when it is malformed."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8:
+        raise ValueError("%s: not a safetensors file (shorter than its 8-byte header length)" % path)
+    (n,) = struct.unpack("<Q", data[:8])
+    if 8 + n > len(data):
+        raise ValueError("%s: header of %d bytes past the end of the file (%d bytes)" % (path, n, len(data)))
+    header = json.loads(data[8:8 + n])
+    body = memoryview(data)[8 + n:]
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        dtype = _DTYPES.get(entry.get("dtype"))
+        begin, end = entry["data_offsets"]
+        shape = entry["shape"]
+        if dtype is None or not 0 <= begin <= end <= len(body) or \
+                end - begin != int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize:
+            raise ValueError("%s: tensor '%s' has a bad dtype, shape or offsets (%s)" % (path, name, entry))
+        out[name] = np.frombuffer(body[begin:end], dtype=dtype).reshape(shape).copy()
+    if as_torch:
+        try:
+            import torch
+        except ImportError:
+            return out
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+    return out
 
 
 def _numpy(x):

@@ -111,5 +111,46 @@ class TorchExportTest(unittest.TestCase):
         self.assertAlmostEqual(metrics["nc1"], nc1(h.astype(np.float64), self.y, self.classes), places=5)
 
 
+class CheckpointIntoTorchvisionTest(unittest.TestCase):
+    """The README's snippet: a width-1 ResNet18 checkpoint of nc-experiment loads into torchvision's resnet18
+    (strict: every name and shape matches), and its classifier is the one collapse-analyze reads."""
+
+    def test_readme_snippet(self):
+        try:
+            import torch
+            import torchvision
+        except ImportError:
+            self.skipTest("no torch/torchvision for %s (Debian: python3-torch python3-torchvision)" % sys.executable)
+        experiment = os.path.join(BUILD, "nc-experiment")
+        data = os.path.join(ROOT, "..", "shared", "datasets")
+        if not os.access(experiment, os.X_OK) or not os.path.isdir(os.path.join(data, "mnist")):
+            self.skipTest("no %s or no MNIST under %s" % (experiment, data))
+        with tempfile.TemporaryDirectory() as tmp:
+            run = os.path.join(tmp, "run")
+            done = subprocess.run([experiment, "--dataset", "mnist", "--data-root", data, "--arch", "resnet",
+                                   "--depth", "18", "--width", "1", "--per-class", "2", "--test-per-class", "1",
+                                   "--epochs", "1", "--batch-size", "10", "--measure-epochs", "1",
+                                   "--export-features", "--threads", "1", "--quiet", "--out", run],
+                                  capture_output=True, text=True)
+            self.assertEqual(done.returncode, 0, done.stdout[-2000:] + done.stderr)
+            model = torchvision.models.resnet18(num_classes=10)
+            model.conv1 = torch.nn.Conv2d(1, 64, 3, 1, 1, bias=False)  # MNIST: 1 channel, nc-experiment's 3x3 stem
+            model.maxpool = torch.nn.Identity()
+            state = torch_export.load_safetensors(os.path.join(run, "checkpoints", "epoch-0001", "model.safetensors"))
+            model.load_state_dict(state)  # strict
+            exported = os.path.join(run, "features", "epoch-1")
+            np.testing.assert_array_equal(model.fc.weight.detach().numpy(),
+                                          np.load(os.path.join(exported, "weights.npy")))
+            np.testing.assert_array_equal(model.fc.bias.detach().numpy(), np.load(os.path.join(exported, "bias.npy")))
+
+    def test_malformed_file_is_named(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "bad.safetensors")
+            with open(path, "wb") as f:
+                f.write((1000).to_bytes(8, "little") + b"{}")
+            with self.assertRaisesRegex(ValueError, "bad.safetensors: header of 1000 bytes past the end"):
+                torch_export.load_safetensors(path, as_torch=False)
+
+
 if __name__ == "__main__":
     unittest.main()
