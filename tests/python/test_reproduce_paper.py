@@ -7,17 +7,29 @@ of failed cells, 'no data' cells, and the Slurm job-array script run the way Slu
 
 Needs nc-experiment and bench-train-step in BUILD_DIR; skips when COLLAPSE_DATA has no mnist/.
 """
+import importlib.machinery
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER = os.path.join(ROOT, "experiments", "reproduce-paper")
 BUILD = os.path.abspath(os.environ.get("BUILD_DIR", os.path.join(ROOT, "build")))
 DATA = os.path.abspath(os.environ.get("COLLAPSE_DATA", os.path.join(ROOT, "..", "shared", "datasets")))
+
+
+def load_runner():
+    """experiments/reproduce-paper as a module (it has no .py suffix), for its helpers."""
+    loader = importlib.machinery.SourceFileLoader("reproduce_paper", RUNNER)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("reproduce_paper", loader))
+    loader.exec_module(module)
+    return module
 
 
 def run(*args, env=None):
@@ -70,6 +82,7 @@ class ReproducePaperTest(unittest.TestCase):
         for key in ("command", "commit", "threads", "wall_seconds", "depth", "paper_depth"):
             self.assertIn(key, record)
         self.assertIn("--per-class 4", record["command"])
+        self.assertEqual(record["binary_sha256"], load_runner().file_digest(os.path.join(BUILD, "nc-experiment")))
         for name in ("summary.json", "metrics.jsonl", "geometry.json", "config.json"):
             self.assertTrue(os.path.exists(os.path.join(self.out, "cells", "mnist-vgg", name)), name)
         if subprocess.run(["/usr/bin/python3", "-c", "import matplotlib"], capture_output=True).returncode == 0:
@@ -93,6 +106,18 @@ class ReproducePaperTest(unittest.TestCase):
         self.assertIn("| mnist-vgg | done | 11 (11) |", runs)
         self.assertIn("| cifar10-vgg | no data |", runs)
         self.assertEqual(len(read(os.path.join(self.out, "grid.json"))["invocations"]), 2)  # the two that ran
+
+    def test_a_cell_waits_for_a_binary_being_relinked(self):
+        path = os.path.join(self.tmp.name, "nc-experiment")
+        self.assertFalse(load_runner().wait_for_binary(path, seconds=1))  # missing: gives up after the wait
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n")
+
+        def link_done():
+            time.sleep(1)
+            os.chmod(path, 0o755)  # the linker makes it executable once it is complete
+        threading.Thread(target=link_done).start()
+        self.assertTrue(load_runner().wait_for_binary(path, seconds=30))
 
     def test_failed_cell_is_listed_and_exit_status_is_1(self):
         # nc-experiment rejects a momentum of 2: both cells fail, the grid goes on and says so.
