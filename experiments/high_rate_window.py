@@ -55,8 +55,7 @@ def window(lines, summary, config, epochs):
     peak = min(high, key=lambda l: l["nc1"]) if high else at_onset
     interruptions = [b["epoch"] if isinstance(b, dict) else b for b in summary.get("tpt_interruptions") or []]
     threshold = 1.0 - ((config or {}).get("tpt_accuracy") or 0.999)
-    broken = sorted(set(tpt_events.spikes(lines, interruptions, threshold)) |
-                    set(tpt_events.reversals(lines, onset)))
+    broken = tpt_events.collapse_undone(lines, interruptions, onset, threshold)
     return {"tpt_onset_epoch": onset, "at": {str(e): reduction_at(e) for e in epochs},
             "peak_at_initial_lr": {"epoch": peak["epoch"], "nc1_reduction": base / peak["nc1"]},
             "first_spike_or_reversal": broken[0] if broken else None,

@@ -235,11 +235,15 @@ def spikes(c):
     return tpt_events.spikes(c["lines"], interruptions(c), tpt_threshold(c))
 
 
+def collapse_undone(c):
+    """Spikes and hidden reversals, sorted (tpt_events.collapse_undone)."""
+    return tpt_events.collapse_undone(c["lines"], interruptions(c), onset(c), tpt_threshold(c))
+
+
 def hidden_reversals(c):
-    """Measured epochs where NC1 jumped REVERSAL_FACTOR-fold or more without a recorded interruption there:
-    a spike that came and went between two measurements (tpt_events.reversals)."""
-    stops = set(interruptions(c))
-    return [e for e in tpt_events.reversals(c["lines"], onset(c)) if e not in stops]
+    """Measured epochs where NC1 jumped REVERSAL_FACTOR-fold or more without a recorded interruption there
+    (tpt_events.hidden_reversals)."""
+    return tpt_events.hidden_reversals(c["lines"], interruptions(c), onset(c))
 
 
 def high_rate_exponent(c):
@@ -252,9 +256,9 @@ def high_rate_exponent(c):
     if start is None or not lines:
         return None
     high = [l for l in lines if l["lr"] == lines[0]["lr"] and l["epoch"] >= start]
-    spiked = spikes(c) + hidden_reversals(c)
-    if spiked:
-        high = [l for l in high if l["epoch"] < min(spiked)]
+    undone = collapse_undone(c)
+    if undone:
+        high = [l for l in high if l["epoch"] < min(undone)]
     flickers = [e for e in interruptions(c) if high and e <= high[-1]["epoch"]]
     if flickers:
         high = [l for l in high if l["epoch"] > max(flickers)]
@@ -326,9 +330,9 @@ def draw_lines(ax, cells, key, log):
         if onset(c) is not None:
             ax.axvline(onset(c), color=colour, linestyle="--", linewidth=1)
             marks["onset"] = True
-        spiked = spikes(c) + hidden_reversals(c)
-        for e in interruptions(c) + hidden_reversals(c):
-            kind = "spike" if e in spiked else "flicker"
+        undone = collapse_undone(c)
+        for e in sorted(set(interruptions(c)) | set(undone)):
+            kind = "spike" if e in undone else "flicker"
             ax.plot(*nearest(pts, e), marker=MARKERS[kind][0], markersize=MARKERS[kind][1], markeredgewidth=1.5,
                     color=colour)
             marks[kind] = True

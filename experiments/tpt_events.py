@@ -53,6 +53,19 @@ def reversals(lines, onset_epoch):
     return out
 
 
+def hidden_reversals(lines, interruptions, onset_epoch):
+    """The reversals at epochs with no recorded interruption: a spike that came and went between two
+    measurements."""
+    listed = set(interruptions)
+    return [e for e in reversals(lines, onset_epoch) if e not in listed]
+
+
+def collapse_undone(lines, interruptions, onset_epoch, threshold):
+    """The epochs where the collapse was undone, sorted: the spikes among `interruptions` and the hidden
+    reversals. The one definition the grid tables, the figures and the demo's spread use."""
+    return sorted(spikes(lines, interruptions, threshold) + hidden_reversals(lines, interruptions, onset_epoch))
+
+
 def power_law_exponent(points):
     """alpha of NC1 ~ epoch^-alpha, least squares in log-log over (epoch, nc1) points with epoch, nc1 > 0;
     None with fewer than 3 points or a single epoch. At a fixed learning rate NC1 falls roughly so after

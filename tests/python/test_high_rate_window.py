@@ -14,6 +14,8 @@ import sys
 import tempfile
 import unittest
 
+from run_files import write  # tests/python/run_files.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "experiments", "high_rate_window.py")
 
@@ -27,15 +29,6 @@ def lines(spike_at=None):
             nc1, err = (1.0, 0.3) if e == spike_at else (0.9, 0.0)
         out.append({"epoch": e, "lr": 0.1 if e <= 80 else 0.01, "nc1": nc1, "train_error": err})
     return out
-
-
-def write(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        if path.endswith(".jsonl"):
-            f.write("".join(json.dumps(l) + "\n" for l in obj))
-        else:
-            json.dump(obj, f)
 
 
 class HighRateWindowTest(unittest.TestCase):

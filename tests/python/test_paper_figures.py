@@ -15,6 +15,8 @@ import sys
 import tempfile
 import unittest
 
+from run_files import write  # tests/python/run_files.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "experiments", "paper_figures.py")
 EPOCHS, ONSET = 30, 10  # measured every epoch 0..30; train error reaches 0 at ONSET
@@ -75,15 +77,6 @@ def noisy_geometry(c=10):
                          for i in range(c)]
     g["mean_cosines"][0][1] = g["mean_cosines"][1][0] = None  # nc-experiment writes null for a zero vector
     return g
-
-
-def write(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        if path.endswith(".jsonl"):
-            f.write("".join(json.dumps(l) + "\n" for l in obj))
-        else:
-            json.dump(obj, f)
 
 
 def make_grid(grid):
@@ -261,28 +254,35 @@ class PaperFiguresTest(unittest.TestCase):
 
 
 
+def nc_table_of_one_cell(dataset, arch, depth, lines, cell_summary):
+    """paper_figures.py on a grid of one done cell: its nc_table.json row and nc_table.md."""
+    name = "%s-%s" % (dataset, arch)
+    with tempfile.TemporaryDirectory() as tmp:
+        write(os.path.join(tmp, "cells", name, "metrics.jsonl"), lines)
+        write(os.path.join(tmp, "cells", name, "summary.json"), cell_summary)
+        write(os.path.join(tmp, "grid.json"), {"scale": "cpu", "cells": [
+            {"name": name, "dataset": dataset, "arch": arch, "depth": depth, "paper_depth": depth,
+             "status": "done", "run": "cells/" + name}]})
+        r = run(tmp)
+        if r.returncode != 0:
+            raise AssertionError(r.stderr)
+        with open(os.path.join(tmp, "nc_table.json")) as f:
+            row = json.load(f)["cells"][0]
+        with open(os.path.join(tmp, "nc_table.md")) as f:
+            return row, f.read()
+
+
 class DerivedInterruptionTest(unittest.TestCase):
     """A run from before nc-experiment recorded tpt_interruptions: the spike is found in metrics.jsonl."""
 
     def test_spike_after_onset_is_found_in_the_metrics(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            lines = metrics(40.0, 0.01)
-            lines[20]["train_error"], lines[20]["train_loss"] = 0.3, 0.9  # a late loss spike
-            run_dir = os.path.join(tmp, "cells", "mnist-vgg")
-            write(os.path.join(run_dir, "metrics.jsonl"), lines)
-            write(os.path.join(run_dir, "summary.json"), summary("mnist", "vgg", 11, lines, ONSET))
-            write(os.path.join(tmp, "grid.json"), {"scale": "cpu", "cells": [
-                {"name": "mnist-vgg", "dataset": "mnist", "arch": "vgg", "depth": 11, "paper_depth": 11,
-                 "status": "done", "run": "cells/mnist-vgg"}]})
-            r = run(tmp)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            with open(os.path.join(tmp, "nc_table.json")) as f:
-                row = json.load(f)["cells"][0]
-            self.assertEqual(row["tpt_interruptions"], [20])
-            # NC1 = 40^-((e - 10)/20) after onset: from epoch 21 to 30 it falls 40^(9/20) = 5.26x.
-            self.assertAlmostEqual(row["nc1_reduction_last_stretch"], 40.0 ** 0.45, places=9)
-            with open(os.path.join(tmp, "nc_table.md")) as f:
-                self.assertIn("train error flickered (threshold held < 20 epochs) at 20", f.read())
+        lines = metrics(40.0, 0.01)
+        lines[20]["train_error"], lines[20]["train_loss"] = 0.3, 0.9  # a late loss spike
+        row, md = nc_table_of_one_cell("mnist", "vgg", 11, lines, summary("mnist", "vgg", 11, lines, ONSET))
+        self.assertEqual(row["tpt_interruptions"], [20])
+        # NC1 = 40^-((e - 10)/20) after onset: from epoch 21 to 30 it falls 40^(9/20) = 5.26x.
+        self.assertAlmostEqual(row["nc1_reduction_last_stretch"], 40.0 ** 0.45, places=9)
+        self.assertIn("train error flickered (threshold held < 20 epochs) at 20", md)
 
 
 class EvidenceTest(unittest.TestCase):
@@ -299,19 +299,7 @@ class EvidenceTest(unittest.TestCase):
                 l["lr"] = 0.00679
         lines[12]["train_error"] = lines[60]["train_error"] = 0.01
         lines[66]["nc1"] = 5 * lines[65]["nc1"]  # a spike between measurements: train error fine, NC1 up 5x
-        with tempfile.TemporaryDirectory() as tmp:
-            run_dir = os.path.join(tmp, "cells", "svhn-vgg")
-            write(os.path.join(run_dir, "metrics.jsonl"), lines)
-            write(os.path.join(run_dir, "summary.json"), summary("svhn", "vgg", 11, lines, ONSET, [12, 60]))
-            write(os.path.join(tmp, "grid.json"), {"scale": "cpu", "cells": [
-                {"name": "svhn-vgg", "dataset": "svhn", "arch": "vgg", "depth": 11, "paper_depth": 11,
-                 "status": "done", "run": "cells/svhn-vgg"}]})
-            r = run(tmp)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            with open(os.path.join(tmp, "nc_table.json")) as f:
-                row = json.load(f)["cells"][0]
-            with open(os.path.join(tmp, "nc_table.md")) as f:
-                md = f.read()
+        row, md = nc_table_of_one_cell("svhn", "vgg", 11, lines, summary("svhn", "vgg", 11, lines, ONSET, [12, 60]))
         self.assertEqual(row["spikes"], [60])     # the threshold had held from 13 to 59
         self.assertEqual(row["flickers"], [12])   # 2 epochs after onset
         # fitted from 13 (after the flicker) to 59 (before the spike): exactly 1
@@ -321,6 +309,7 @@ class EvidenceTest(unittest.TestCase):
         self.assertIn("NC1 rose 3x or more since the previous measurement at epoch 66", md)
         self.assertIn("NC1 ~ epoch^-1.00 at the initial rate: 10x from onset by epoch ~100", md)
         self.assertIn("train NC4 0, test error", md)  # NC4 (test) 0.08 misses; the train-set one is 0
+
 
 if __name__ == "__main__":
     unittest.main()
