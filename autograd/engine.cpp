@@ -31,12 +31,12 @@ void accumulate(PendingGrad& slot, Tensor g) {
   COLLAPSE_CHECK(slot.grad.shape() == g.shape(), "backward: gradient shape ", shape_str(g.shape()),
                  " does not match ", shape_str(slot.grad.shape()));
   if (sole_owner(slot.grad)) {
-    axpy(slot.grad, 1.0, g, slot.grad);
+    axpy(1.0, g, slot.grad);
     return;
   }
   Tensor sum = slot.grad.dim() == 4 ? Tensor::empty_activation(g.shape(), g.dtype(), g.device())
                                     : Tensor::empty(g.shape(), g.dtype(), g.device());
-  add_forward(sum, slot.grad, g, sum);
+  add_forward(slot.grad, g, sum);
   slot.grad = std::move(sum);
 }
 
@@ -46,7 +46,7 @@ void accumulate_into_leaf(VariableImpl& leaf, const Tensor& g) {
   if (!leaf.grad.defined()) {
     leaf.grad = g.clone();  // the leaf owns its gradient: the graph's buffers are released after backward
   } else {
-    axpy(leaf.grad, 1.0, g, leaf.grad);
+    axpy(1.0, g, leaf.grad);
   }
   if (leaf.post_accumulate_hook) leaf.post_accumulate_hook();
 }

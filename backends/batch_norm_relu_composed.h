@@ -1,7 +1,7 @@
 #pragma once
 // batch_norm_relu_* (kernels.h) as a backend's own batch-norm slot followed by its ReLU slot, for the
 // backends where correctness matters more than the passes saved: ref (the test oracle) and cuda (built
-// without a GPU to test on, so it reuses the kernels CudaVsRef already checks). The cpu backend fuses for
+// without a GPU to test on, so it reuses the kernels Cuda/BackendVsRef already checks). The cpu backend fuses for
 // real (backends/cpu/batch_norm.cpp).
 #include "backends/kernels.h"
 

@@ -24,15 +24,17 @@ void check_input(const char* op, const Tensor& x) {
 
 }  // namespace
 
-void check_channel_moments(const char* op, const Tensor& x, const Tensor& mean, const Tensor& squared_deviations) {
+void check_channel_moments(const Tensor& x, Tensor& mean, Tensor& squared_deviations) {
+  const char* op = "channel_moments";
   check_input(op, x);
   COLLAPSE_CHECK(x.numel() > 0, op, ": x ", x.str(), " is empty (a channel's mean needs values)");
   check_per_channel(op, "mean", mean, x);
   check_per_channel(op, "squared_deviations", squared_deviations, x);
 }
 
-void check_channel_gradient_sums(const char* op, const Tensor& dy, const Tensor& x, const Tensor& centre,
-                                 const Tensor& sum_dy, const Tensor& sum_dy_centred) {
+void check_channel_gradient_sums(const Tensor& dy, const Tensor& x, const Tensor& centre, Tensor& sum_dy,
+                                 Tensor& sum_dy_centred) {
+  const char* op = "channel_gradient_sums";
   check_input(op, x);
   check_activation(op, "dy", dy, x);
   check_per_channel(op, "centre", centre, x);
@@ -40,8 +42,9 @@ void check_channel_gradient_sums(const char* op, const Tensor& dy, const Tensor&
   check_per_channel(op, "sum_dy_centred", sum_dy_centred, x);
 }
 
-void check_channel_affine(const char* op, const Tensor& dy, const Tensor& x, const Tensor& dy_scale,
-                          const Tensor& x_scale, const Tensor& shift, const Tensor& out) {
+void check_channel_affine(const Tensor& dy, const Tensor& x, const Tensor& dy_scale, const Tensor& x_scale,
+                          const Tensor& shift, Tensor& out) {
+  const char* op = "channel_affine";
   check_input(op, x);
   if (dy.defined()) {
     check_activation(op, "dy", dy, x);

@@ -22,15 +22,12 @@ using ChannelGradientSumsFn = void(const Tensor& dy, const Tensor& x, const Tens
 using ChannelAffineFn = void(const Tensor& dy, const Tensor& x, const Tensor& dy_scale, const Tensor& x_scale,
                              const Tensor& shift, Tensor& out);
 
-inline Kernel<ChannelMomentsFn> channel_moments{"channel_moments"};
-inline Kernel<ChannelGradientSumsFn> channel_gradient_sums{"channel_gradient_sums"};
-inline Kernel<ChannelAffineFn> channel_affine{"channel_affine"};
-
 // The argument rules of the three, for every backend: shapes, dtypes and the per-channel tensors.
-void check_channel_moments(const char* op, const Tensor& x, const Tensor& mean, const Tensor& squared_deviations);
-void check_channel_gradient_sums(const char* op, const Tensor& dy, const Tensor& x, const Tensor& centre,
-                                 const Tensor& sum_dy, const Tensor& sum_dy_centred);
-void check_channel_affine(const char* op, const Tensor& dy, const Tensor& x, const Tensor& dy_scale,
-                          const Tensor& x_scale, const Tensor& shift, const Tensor& out);
+ChannelMomentsFn check_channel_moments;
+ChannelGradientSumsFn check_channel_gradient_sums;
+ChannelAffineFn check_channel_affine;
+inline Kernel<ChannelMomentsFn> channel_moments{"channel_moments", &check_channel_moments};
+inline Kernel<ChannelGradientSumsFn> channel_gradient_sums{"channel_gradient_sums", &check_channel_gradient_sums};
+inline Kernel<ChannelAffineFn> channel_affine{"channel_affine", &check_channel_affine};
 
 }  // namespace collapse

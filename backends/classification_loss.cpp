@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "backends/shapes.h"
+
 namespace collapse {
 
 const char* loss_name(LossKind kind) {
@@ -25,6 +27,23 @@ void check_loss_spec(const LossSpec& s) {
                  " is outside [0, 1)");
   COLLAPSE_CHECK(std::isfinite(s.gamma) && s.gamma >= 0, "--focal-gamma ", s.gamma, " must be >= 0");
   COLLAPSE_CHECK(std::isfinite(s.target) && s.target > 0, "--mse-target ", s.target, " must be > 0");
+}
+
+void check_classification_loss_forward(const Tensor& logits, const Tensor& labels, const LossSpec& spec, Tensor& loss,
+                                       Tensor& saved) {
+  const ArgCheck check("classification_loss_forward");
+  check_scores_and_labels(check, logits, "logits", labels);
+  check_loss_spec(spec);
+  check.same_dtype(loss, "loss", logits, "logits");
+  check.shape(loss, "loss", {1});
+  check.like(saved, "saved", logits, "logits");
+}
+
+void check_classification_loss_backward(const Tensor& saved, const Tensor& labels, const LossSpec&, double,
+                                        Tensor& dlogits) {
+  const ArgCheck check("classification_loss_backward");
+  check_scores_and_labels(check, saved, "saved", labels);
+  check.like(dlogits, "dlogits", saved, "saved");
 }
 
 }  // namespace collapse

@@ -38,7 +38,12 @@ using ClassificationLossForwardFn = void(const Tensor& logits, const Tensor& lab
 // dlogits = dloss · ∂loss/∂z.
 using ClassificationLossBackwardFn = void(const Tensor& saved, const Tensor& labels, const LossSpec& spec,
                                           double dloss, Tensor& dlogits);
-inline Kernel<ClassificationLossForwardFn> classification_loss_forward{"classification_loss_forward"};
-inline Kernel<ClassificationLossBackwardFn> classification_loss_backward{"classification_loss_backward"};
+// The argument rules, for every backend (backends/classification_loss.cpp).
+ClassificationLossForwardFn check_classification_loss_forward;
+ClassificationLossBackwardFn check_classification_loss_backward;
+inline Kernel<ClassificationLossForwardFn> classification_loss_forward{"classification_loss_forward",
+                                                                       &check_classification_loss_forward};
+inline Kernel<ClassificationLossBackwardFn> classification_loss_backward{"classification_loss_backward",
+                                                                         &check_classification_loss_backward};
 
 }  // namespace collapse

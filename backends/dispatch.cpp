@@ -24,4 +24,16 @@ Impl impl_for(const Tensor& t) {
   return Impl::cpu;
 }
 
+void check_backend_accepts(const char* op, Impl impl, const Tensor& t) {
+  const bool cpu_float = t.device().is_cpu() && (t.dtype() == DType::f32 || t.dtype() == DType::f64);
+  const bool accepted = impl == Impl::cuda  ? t.device().is_cuda()
+                        : impl == Impl::cpu ? t.device().is_cpu() && t.dtype() == DType::f32
+                                            : cpu_float;
+  COLLAPSE_CHECK(accepted, op, ": the ", impl_name(impl), " backend cannot run on ", t.str(), " (",
+                 impl == Impl::cuda ? "it needs tensors on a CUDA device"
+                 : impl == Impl::cpu ? "it runs float32 on the cpu"
+                                     : "it runs float32 or float64 on the cpu",
+                 ")");
+}
+
 }  // namespace collapse

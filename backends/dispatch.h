@@ -1,5 +1,6 @@
 #pragma once
-// Kernel dispatch. Every primitive is a `Kernel<Signature>` slot with one implementation per backend:
+// Kernel dispatch. Every primitive is a `Kernel<Signature>` slot with its argument rules and one
+// implementation per backend:
 //   ref  - plain loops templated on float/double (the test oracle, and every float64 computation),
 //   cpu  - oneDNN + OpenMP (float32 on the CPU, the default),
 //   cuda - cuDNN + cuBLAS + small kernels.
@@ -8,6 +9,8 @@
 // tensors go to cuda, float64 to ref, float32 CPU tensors to cpu unless a ReferenceModeGuard is active.
 #include <array>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "core/error.h"
 #include "core/profiler.h"
@@ -35,10 +38,55 @@ bool reference_mode();
 
 // The backend that runs an op whose main operand is `t`.
 Impl impl_for(const Tensor& t);
+// Throws unless backend `impl` can run an op whose main operand is `t` (ref: float32/float64 on the cpu;
+// cpu: float32 on the cpu; cuda: a CUDA device): an explicit `.on(Impl::...)` cannot hand a kernel a
+// tensor it was never written for.
+void check_backend_accepts(const char* op, Impl impl, const Tensor& t);
 
+namespace detail {
+// The main operand of a call: its first defined tensor argument (a tensor list counts with its first
+// defined element). Other arguments are skipped.
+inline const Tensor* defined_tensor(const Tensor& t) { return t.defined() ? &t : nullptr; }
+inline const Tensor* defined_tensor(const std::vector<Tensor>& ts) {
+  for (const Tensor& t : ts)
+    if (t.defined()) return &t;
+  return nullptr;
+}
+template <class T>
+const Tensor* defined_tensor(const T&) { return nullptr; }
+template <class T>
+inline constexpr bool is_tensor_argument =
+    std::is_same_v<std::decay_t<T>, Tensor> || std::is_same_v<std::decay_t<T>, std::vector<Tensor>>;
+}  // namespace detail
+
+// The main operand of a call (its first defined tensor argument); throws when every one is undefined.
+template <class... Args>
+const Tensor& main_operand(const char* op, const Args&... args) {
+  const Tensor* main = nullptr;
+  ((main = main ? main : detail::defined_tensor(args)), ...);
+  COLLAPSE_CHECK(main, op, ": every tensor argument is undefined");
+  return *main;
+}
+
+// One primitive: its argument rules (`check`, shared by every backend: backends/shapes.h) and one
+// implementation per backend. A call runs the check, then the backend chosen by the main operand:
+//   conv2d_forward(x, w, b, params, y)          x picks the backend
+//   channel_affine(Tensor(), x, ...)            the first defined tensor, x, picks it
+//   conv2d_forward.on(Impl::ref)(x, w, ...)     an explicit backend (tests compare backends this way)
+//   sgd_update.on(t)(...)                       the backend of t
+// Calls take the slot's exact parameter types, so a wrong argument fails at the call site. Implementations
+// may rely on every rule of `check` (shapes, dtypes and devices agree with the main operand's) and only
+// test what is private to them (a workspace's format, a label's range on the device).
 template <class Fn>
-struct Kernel {
+struct Kernel;
+
+template <class R, class... Params>
+struct Kernel<R(Params...)> {
+  using Fn = R(Params...);
+  static_assert((detail::is_tensor_argument<Params> || ...), "a kernel needs a tensor parameter to choose its backend");
+
   const char* name;
+  Fn* check;  // the argument rules, for every backend
   std::array<Fn*, kNumImpls> impls{};
 
   Fn* get(Impl i) const {
@@ -47,16 +95,27 @@ struct Kernel {
     return f;
   }
   bool has(Impl i) const { return impls[static_cast<int>(i)] != nullptr; }
-  // Calls the implementation chosen for `t`, which only selects the backend and is not passed on:
-  //   conv2d_forward(x, x, w, b, params, y)  runs the backend of x with arguments (x, w, b, params, y).
-  template <class... Args>
-  decltype(auto) operator()(const Tensor& t, Args&&... args) const {
-    if (profile::enabled()) {
-      profile::OpTimer timer(name);
-      return get(impl_for(t))(std::forward<Args>(args)...);
+
+  // The kernel bound to one backend: checks the arguments and runs that backend's implementation.
+  struct Bound {
+    const Kernel& kernel;
+    Impl impl;
+    R operator()(Params... args) const {
+      Fn* const fn = kernel.get(impl);
+      check_backend_accepts(kernel.name, impl, main_operand(kernel.name, args...));
+      kernel.check(args...);
+      if (profile::enabled()) {
+        profile::OpTimer timer(kernel.name);
+        return fn(std::forward<Params>(args)...);
+      }
+      return fn(std::forward<Params>(args)...);
     }
-    return get(impl_for(t))(std::forward<Args>(args)...);
-  }
+  };
+  Bound on(Impl impl) const { return {*this, impl}; }
+  Bound on(const Tensor& t) const { return {*this, impl_for(t)}; }
+
+  // Runs the backend of the first defined tensor argument.
+  R operator()(Params... args) const { return on(main_operand(name, args...))(std::forward<Params>(args)...); }
 };
 
 // A second implementation for the same slot and backend is a bug (two files claiming one kernel):

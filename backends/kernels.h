@@ -1,41 +1,25 @@
 #pragma once
-// The built-in primitives: one Kernel slot per forward or backward pass. Callers allocate outputs
-// (4-D activations channels-last via Tensor::empty_activation); kernels check shapes, dtypes and devices
-// and fill them. Every slot has a ref implementation (backends/ref/) and a cpu one (backends/cpu/).
+// The built-in primitives: one Kernel slot per forward or backward pass, with its argument rules
+// (backends/shapes.h, checked before any backend runs). Callers allocate outputs (4-D activations
+// channels-last via Tensor::empty_activation); kernels fill them. Every slot has a ref implementation (backends/ref/) and a cpu one (backends/cpu/).
 // Optional tensors (a bias, its gradient) are passed undefined (Tensor()); batch-norm gamma and beta are
 // required. Max-pool workspaces are private to the backend that wrote them.
 #include <cstdint>
 #include <vector>
 
 #include "backends/dispatch.h"
+#include "backends/shapes.h"
 
 namespace collapse {
-
-struct Conv2dParams {
-  int64_t stride = 1;
-  int64_t padding = 0;
-};
-// Output spatial size of a convolution or pooling window; 0 when the window does not fit even once
-// (plain integer division would round (2 - 3)/2 + 1 up to 1).
-inline int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding) {
-  const int64_t span = in + 2 * padding - kernel;
-  return span < 0 ? 0 : span / stride + 1;
-}
-
-struct Pool2dParams {
-  int64_t kernel = 2;
-  int64_t stride = 2;
-  int64_t padding = 0;
-};
 
 // ---- convolution: x [N,Ci,H,W], w [Co,Ci,kh,kw] (row-major, "oihw"), b [Co] or undefined, y [N,Co,Ho,Wo]
 using Conv2dForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y);
 using Conv2dBackwardDataFn = void(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx);
 // Writes dw (and db when defined); does not accumulate.
 using Conv2dBackwardWeightsFn = void(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db);
-inline Kernel<Conv2dForwardFn> conv2d_forward{"conv2d_forward"};
-inline Kernel<Conv2dBackwardDataFn> conv2d_backward_data{"conv2d_backward_data"};
-inline Kernel<Conv2dBackwardWeightsFn> conv2d_backward_weights{"conv2d_backward_weights"};
+inline Kernel<Conv2dForwardFn> conv2d_forward{"conv2d_forward", &check_conv2d_forward};
+inline Kernel<Conv2dBackwardDataFn> conv2d_backward_data{"conv2d_backward_data", &check_conv2d_backward_data};
+inline Kernel<Conv2dBackwardWeightsFn> conv2d_backward_weights{"conv2d_backward_weights", &check_conv2d_backward_weights};
 
 // ---- batch norm over [N,C,H,W] or [N,C]; statistics per channel.
 // Training: normalises with the batch statistics, writes save_mean/save_var (biased batch variance, [C])
@@ -49,9 +33,9 @@ using BatchNormForwardEvalFn = void(const Tensor& x, const Tensor& gamma, const 
 // Backward of the training-mode forward.
 using BatchNormBackwardFn = void(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
                                  const Tensor& save_var, double eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
-inline Kernel<BatchNormForwardTrainFn> batch_norm_forward_train{"batch_norm_forward_train"};
-inline Kernel<BatchNormForwardEvalFn> batch_norm_forward_eval{"batch_norm_forward_eval"};
-inline Kernel<BatchNormBackwardFn> batch_norm_backward{"batch_norm_backward"};
+inline Kernel<BatchNormForwardTrainFn> batch_norm_forward_train{"batch_norm_forward_train", &check_batch_norm_forward_train};
+inline Kernel<BatchNormForwardEvalFn> batch_norm_forward_eval{"batch_norm_forward_eval", &check_batch_norm_forward_eval};
+inline Kernel<BatchNormBackwardFn> batch_norm_backward{"batch_norm_backward", &check_batch_norm_backward};
 
 // ---- batch norm, plus an optional residual, followed by ReLU, fused: y = max(0, batch_norm(x) + residual)
 // with batch norm's arguments and statistics; `residual` (x's shape) may be undefined (no addition). Every BN
@@ -71,9 +55,9 @@ using BatchNormReluForwardEvalFn = void(const Tensor& x, const Tensor& residual,
 using BatchNormReluBackwardFn = void(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
                                      const Tensor& beta, const Tensor& save_mean, const Tensor& save_var,
                                      double eps, Tensor& dx, Tensor& dresidual, Tensor& dgamma, Tensor& dbeta);
-inline Kernel<BatchNormReluForwardTrainFn> batch_norm_relu_forward_train{"batch_norm_relu_forward_train"};
-inline Kernel<BatchNormReluForwardEvalFn> batch_norm_relu_forward_eval{"batch_norm_relu_forward_eval"};
-inline Kernel<BatchNormReluBackwardFn> batch_norm_relu_backward{"batch_norm_relu_backward"};
+inline Kernel<BatchNormReluForwardTrainFn> batch_norm_relu_forward_train{"batch_norm_relu_forward_train", &check_batch_norm_relu_forward_train};
+inline Kernel<BatchNormReluForwardEvalFn> batch_norm_relu_forward_eval{"batch_norm_relu_forward_eval", &check_batch_norm_relu_forward_eval};
+inline Kernel<BatchNormReluBackwardFn> batch_norm_relu_backward{"batch_norm_relu_backward", &check_batch_norm_relu_backward};
 
 // ---- pooling. The workspace is whatever the backend needs to route max-pool gradients (argmax indices
 // for ref, oneDNN's opaque workspace for cpu); forward allocates it when `workspace` is undefined.
@@ -82,63 +66,57 @@ using MaxPool2dBackwardFn = void(const Tensor& dy, const Tensor& workspace, cons
 // Average pooling counts padded positions (PyTorch's count_include_pad=True).
 using AvgPool2dForwardFn = void(const Tensor& x, const Pool2dParams& p, Tensor& y);
 using AvgPool2dBackwardFn = void(const Tensor& dy, const Pool2dParams& p, Tensor& dx);
-inline Kernel<MaxPool2dForwardFn> max_pool2d_forward{"max_pool2d_forward"};
-inline Kernel<MaxPool2dBackwardFn> max_pool2d_backward{"max_pool2d_backward"};
-inline Kernel<AvgPool2dForwardFn> avg_pool2d_forward{"avg_pool2d_forward"};
-inline Kernel<AvgPool2dBackwardFn> avg_pool2d_backward{"avg_pool2d_backward"};
+inline Kernel<MaxPool2dForwardFn> max_pool2d_forward{"max_pool2d_forward", &check_max_pool2d_forward};
+inline Kernel<MaxPool2dBackwardFn> max_pool2d_backward{"max_pool2d_backward", &check_max_pool2d_backward};
+inline Kernel<AvgPool2dForwardFn> avg_pool2d_forward{"avg_pool2d_forward", &check_avg_pool2d_forward};
+inline Kernel<AvgPool2dBackwardFn> avg_pool2d_backward{"avg_pool2d_backward", &check_avg_pool2d_backward};
 
 // ---- global average pool: x [N,C,H,W] -> y [N,C]
 using GlobalAvgPoolForwardFn = void(const Tensor& x, Tensor& y);
 using GlobalAvgPoolBackwardFn = void(const Tensor& dy, Tensor& dx);
-inline Kernel<GlobalAvgPoolForwardFn> global_avg_pool_forward{"global_avg_pool_forward"};
-inline Kernel<GlobalAvgPoolBackwardFn> global_avg_pool_backward{"global_avg_pool_backward"};
+inline Kernel<GlobalAvgPoolForwardFn> global_avg_pool_forward{"global_avg_pool_forward", &check_global_avg_pool_forward};
+inline Kernel<GlobalAvgPoolBackwardFn> global_avg_pool_backward{"global_avg_pool_backward", &check_global_avg_pool_backward};
 
 // ---- linear: x [N,K], w [M,K], b [M] or undefined, y [N,M] = x wᵀ + b
 using LinearForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
 using LinearBackwardDataFn = void(const Tensor& dy, const Tensor& w, Tensor& dx);
 using LinearBackwardWeightsFn = void(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db);
-inline Kernel<LinearForwardFn> linear_forward{"linear_forward"};
-inline Kernel<LinearBackwardDataFn> linear_backward_data{"linear_backward_data"};
-inline Kernel<LinearBackwardWeightsFn> linear_backward_weights{"linear_backward_weights"};
+inline Kernel<LinearForwardFn> linear_forward{"linear_forward", &check_linear_forward};
+inline Kernel<LinearBackwardDataFn> linear_backward_data{"linear_backward_data", &check_linear_backward_data};
+inline Kernel<LinearBackwardWeightsFn> linear_backward_weights{"linear_backward_weights", &check_linear_backward_weights};
 
 // ---- ReLU; backward uses the forward's output (y > 0), so dy passes where the input was positive.
 using ReluForwardFn = void(const Tensor& x, Tensor& y);
 using ReluBackwardFn = void(const Tensor& dy, const Tensor& y, Tensor& dx);
-inline Kernel<ReluForwardFn> relu_forward{"relu_forward"};
-inline Kernel<ReluBackwardFn> relu_backward{"relu_backward"};
+inline Kernel<ReluForwardFn> relu_forward{"relu_forward", &check_relu_forward};
+inline Kernel<ReluBackwardFn> relu_backward{"relu_backward", &check_relu_backward};
 
 // ---- elementwise: y = a + b (same shape); acc += alpha * x (gradient accumulation); y = alpha * x
 using AddFn = void(const Tensor& a, const Tensor& b, Tensor& y);
 using AxpyFn = void(double alpha, const Tensor& x, Tensor& acc);
 using ScaleFn = void(double alpha, const Tensor& x, Tensor& y);
-inline Kernel<AddFn> add_forward{"add_forward"};
-inline Kernel<AxpyFn> axpy{"axpy"};
-inline Kernel<ScaleFn> scale{"scale"};
+inline Kernel<AddFn> add_forward{"add_forward", &check_add_forward};
+inline Kernel<AxpyFn> axpy{"axpy", &check_axpy};
+inline Kernel<ScaleFn> scale{"scale", &check_scale};
 
 // ---- concatenation along channels (dim 1) of 4-D or 2-D tensors; backward is a slice copy (Tensor::copy_).
 using ConcatForwardFn = void(const std::vector<Tensor>& xs, Tensor& y);
-inline Kernel<ConcatForwardFn> concat_channels_forward{"concat_channels_forward"};
+inline Kernel<ConcatForwardFn> concat_channels_forward{"concat_channels_forward", &check_concat_channels_forward};
 
 // ---- fused log-softmax + cross-entropy, mean over the batch: logits [N,C], labels int64 [N].
 // Forward writes loss [1] and the softmax probabilities [N,C] (saved for backward).
 using CrossEntropyForwardFn = void(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs);
 // dlogits = dloss * (probs - onehot(labels)) / N
 using CrossEntropyBackwardFn = void(const Tensor& probs, const Tensor& labels, double dloss, Tensor& dlogits);
-inline Kernel<CrossEntropyForwardFn> cross_entropy_forward{"cross_entropy_forward"};
-inline Kernel<CrossEntropyBackwardFn> cross_entropy_backward{"cross_entropy_backward"};
+inline Kernel<CrossEntropyForwardFn> cross_entropy_forward{"cross_entropy_forward", &check_cross_entropy_forward};
+inline Kernel<CrossEntropyBackwardFn> cross_entropy_backward{"cross_entropy_backward", &check_cross_entropy_backward};
 
-// ---- SGD with momentum, PyTorch semantics, over all parameters at once:
-//   g = grad + weight_decay * p;  v = momentum * v + g (v = g on the first step);
+// ---- SGD with momentum, PyTorch semantics, over all parameters at once (SgdParams in backends/shapes.h):
+//   g = grad + weight_decay * p;  v = momentum * v + g (buffers start at zero, so v = g on the first step,
+//   as torch.optim.SGD initialises them);
 //   p -= lr * (nesterov ? g + momentum * v : v)
-struct SgdParams {
-  double lr = 0.1;
-  double momentum = 0.0;
-  double weight_decay = 0.0;
-  bool nesterov = false;
-  bool first_step = false;  // momentum buffers are initialised to g, as torch.optim.SGD does
-};
 using SgdUpdateFn = void(std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                          std::vector<Tensor>& momentum_buffers, const SgdParams& p);
-inline Kernel<SgdUpdateFn> sgd_update{"sgd_update"};
+inline Kernel<SgdUpdateFn> sgd_update{"sgd_update", &check_sgd_update};
 
 }  // namespace collapse

@@ -66,9 +66,9 @@ void bench_conv(const ConvShape& s, int warmup, int runs, const char* note = "")
   kaiming_normal_fan_out(w, gen);
   Tensor y = Tensor::empty_activation(dy.shape()), dx = Tensor::empty_activation(x.shape()), dw = Tensor::empty(w.shape());
   Tensor no_bias;
-  const double fwd = median_ms([&] { conv2d_forward(x, x, w, no_bias, p, y); }, warmup, runs);
-  const double bwd_data = median_ms([&] { conv2d_backward_data(dy, dy, w, p, dx); }, warmup, runs);
-  const double bwd_weights = median_ms([&] { conv2d_backward_weights(x, x, dy, p, dw, no_bias); }, warmup, runs);
+  const double fwd = median_ms([&] { conv2d_forward(x, w, no_bias, p, y); }, warmup, runs);
+  const double bwd_data = median_ms([&] { conv2d_backward_data(dy, w, p, dx); }, warmup, runs);
+  const double bwd_weights = median_ms([&] { conv2d_backward_weights(x, dy, p, dw, no_bias); }, warmup, runs);
   auto gflops = [&](double ms) { return s.flops() / (ms * 1e6); };
   std::printf("%-24s %5lld %4lld->%-4lld %3lldx%-3lld k%lld s%lld | %8.2f %7.2f | %8.2f %7.2f | %8.2f %7.2f %s\n", s.name,
               static_cast<long long>(s.n), static_cast<long long>(s.ci), static_cast<long long>(s.co),

@@ -3,7 +3,7 @@
 //
 // Logical shapes are always NCHW for 4-D activations; the physical layout is given by the strides.
 // On the CPU, activations are channels-last (strides {H*W*C, 1, W*C, C}) because that is the layout
-// oneDNN's JIT kernels read without reorders (DESIGN.md). Everything that reads a tensor through
+// oneDNN's JIT kernels read without reorders (docs/design.md). Everything that reads a tensor through
 // strides (the reference backend, copies, tests) works with either layout.
 #include <cstdint>
 #include <algorithm>

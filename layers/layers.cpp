@@ -44,20 +44,24 @@ BatchNorm::BatchNorm(const char* type_name, int64_t c, double eps_, double momen
       momentum(momentum_) {}
 
 Variable BatchNorm::forward(const Variable& x) {
-  if (is_training()) {
-    // A host-side counter: num_batches_tracked is bookkeeping only (momentum is fixed), kept for parity.
-    if (num_batches_tracked.device().is_cpu()) num_batches_tracked.data<int64_t>()[0] += 1;
-  }
+  count_batch();
+  if (is_training() && sum_across_replicas)
+    return sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, sum_across_replicas);
+  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+Variable BatchNorm::batch_norm_then_relu(const Variable& x, const Variable& residual) {
+  count_batch();
   if (is_training() && sum_across_replicas) {
     Variable y = sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, sum_across_replicas);
-    if (!std::exchange(fuse_relu_, false)) return y;
-    const Variable residual = std::exchange(fused_residual_, Variable());
     return relu(residual.defined() ? add(y, residual) : y);
   }
-  if (std::exchange(fuse_relu_, false))
-    return batch_norm_add_relu(x, std::exchange(fused_residual_, Variable()), weight, bias, running_mean, running_var,
-                               is_training(), momentum, eps);
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  return batch_norm_add_relu(x, residual, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+// A host-side counter: num_batches_tracked is bookkeeping only (momentum is fixed), kept for parity.
+void BatchNorm::count_batch() {
+  if (is_training() && num_batches_tracked.device().is_cpu()) num_batches_tracked.data<int64_t>()[0] += 1;
 }
 
 int synchronize_batch_norm(Module& model, const SumAcrossReplicas& sum) {
@@ -68,14 +72,6 @@ int synchronize_batch_norm(Module& model, const SumAcrossReplicas& sum) {
       ++count;
     }
   return count;
-}
-
-Variable BatchNorm::forward_relu(const Variable& x) { return forward_add_relu(x, Variable()); }
-
-Variable BatchNorm::forward_add_relu(const Variable& x, const Variable& residual) {
-  fuse_relu_ = true;
-  fused_residual_ = residual;
-  return (*this)(x);
 }
 
 Sequential::Sequential(std::initializer_list<ModulePtr> modules) : Module("Sequential") {
@@ -91,14 +87,9 @@ Variable Sequential::forward(const Variable& x) {
   Variable h = x;
   const auto& modules = children();
   for (size_t i = 0; i < modules.size(); ++i) {
-    auto* bn = dynamic_cast<BatchNorm*>(modules[i].second.get());
-    auto* next_relu = i + 1 < modules.size() ? dynamic_cast<ReLU*>(modules[i + 1].second.get()) : nullptr;
-    if (bn && next_relu) {
-      h = next_relu->forward_rectified(bn->forward_relu(h));
-      ++i;
-    } else {
-      h = (*modules[i].second)(h);
-    }
+    auto* relu_module = dynamic_cast<ReLU*>(modules[i].second.get());
+    const bool rectified = i > 0 && dynamic_cast<BatchNormReLU*>(modules[i - 1].second.get());
+    h = relu_module && rectified ? relu_module->on_rectified(h) : (*modules[i].second)(h);
   }
   return h;
 }

@@ -34,13 +34,6 @@ class BatchNorm : public Module {
  public:
   BatchNorm(const char* type_name, int64_t num_features, double eps = 1e-5, double momentum = 0.1);
   Variable forward(const Variable& x) override;
-  // relu((*this)(x)) as one fused op (batch_norm_relu), for a BatchNorm that feeds a ReLU: models call it
-  // instead, and Sequential does for a BatchNorm followed by a ReLU. It runs through operator(), so forward
-  // hooks on this module still fire, but they see the fused output max(0, BN(x)): BN(x) alone never exists.
-  Variable forward_relu(const Variable& x);
-  // relu((*this)(x) + residual), the end of a residual block, as one fused op (batch_norm_add_relu); hooks
-  // on this module see x as input and the block's output max(0, BN(x) + residual).
-  Variable forward_add_relu(const Variable& x, const Variable& residual);
   Variable weight, bias;
   Tensor& running_mean;
   Tensor& running_var;
@@ -50,10 +43,28 @@ class BatchNorm : public Module {
   // through sync_batch_norm, unfused (BN, then the addition and ReLU). Unset: this replica's batch.
   SumAcrossReplicas sum_across_replicas;
 
+ protected:
+  // relu(BN(x) + residual) (residual undefined: relu(BN(x))) in one fused op, or, when the statistics span
+  // replicas, sync_batch_norm followed by the addition and ReLU.
+  Variable batch_norm_then_relu(const Variable& x, const Variable& residual);
+
  private:
-  // Set by forward_relu / forward_add_relu for the forward that operator() runs next.
-  bool fuse_relu_ = false;
-  Variable fused_residual_;
+  void count_batch();
+};
+
+// A BatchNorm that feeds a ReLU, as one module and one fused op (batch_norm_relu): the ReLU's and the
+// addition's passes over memory are saved, and every BN of our models feeds one. Its parameters and buffers
+// are BatchNorm's, under the same names, so state dicts and checkpoints are those of BatchNorm + ReLU.
+// Forward hooks see x and the rectified output max(0, BN(x)): BN(x) alone never exists.
+class BatchNormReLU : public BatchNorm {
+ public:
+  using BatchNorm::BatchNorm;
+  Variable forward(const Variable& x) override { return batch_norm_then_relu(x, Variable()); }
+  // relu(BN(x) + residual), the end of a residual block (residual: the shortcut, x's shape), fused
+  // (batch_norm_add_relu). A call of this module: hooks see x and the block's output.
+  Variable forward_add(const Variable& x, const Variable& residual) {
+    return call(x, [&] { return batch_norm_then_relu(x, residual); });
+  }
 };
 // Makes every BatchNorm in `model` compute its training statistics over all replicas with `sum`
 // (--sync-bn); returns how many there are. An empty function makes them local again.
@@ -65,21 +76,20 @@ struct BatchNorm2d : BatchNorm {
 struct BatchNorm1d : BatchNorm {
   explicit BatchNorm1d(int64_t c) : BatchNorm("BatchNorm1d", c) {}
 };
+struct BatchNormReLU2d : BatchNormReLU {
+  explicit BatchNormReLU2d(int64_t c) : BatchNormReLU("BatchNorm2d", c) {}
+};
 
 class ReLU : public Module {
  public:
   ReLU() : Module("ReLU") {}
-  Variable forward(const Variable& x) override { return std::exchange(input_rectified_, false) ? x : relu(x); }
-  // Runs the module on an x that a fused batch_norm_relu already rectified (Sequential does, after a
-  // BatchNorm's forward_relu): no second ReLU, but forward hooks still fire, seeing x as input and output.
-  // Stage hooks on the ReLUs (VGG::stage_outputs) thus see the same output as without fusion.
-  Variable forward_rectified(const Variable& x) {
-    input_rectified_ = true;  // read (and cleared) by the forward that operator() runs next
-    return (*this)(x);
+  Variable forward(const Variable& x) override { return relu(x); }
+  // A call of this module on an x that is already rectified (the output of a BatchNormReLU): x itself,
+  // with the forward hooks run as for any call. Sequential uses it for a ReLU after a BatchNormReLU, which
+  // keeps torchvision's indices and the ReLU hooks (VGG::stage_outputs) at no cost.
+  Variable on_rectified(const Variable& x) {
+    return call(x, [&] { return x; });
   }
-
- private:
-  bool input_rectified_ = false;
 };
 
 struct MaxPool2d : Module {
@@ -112,8 +122,8 @@ struct Identity : Module {
   Variable forward(const Variable& x) override { return x; }
 };
 
-// Children named "0", "1", ... run in order. A BatchNorm directly followed by a ReLU runs as one fused
-// batch_norm_relu (BatchNorm::forward_relu, then ReLU::forward_rectified): same values, names and hooks.
+// Children named "0", "1", ... run in order. A ReLU directly after a BatchNormReLU is called with
+// ReLU::on_rectified (its input is rectified already): same values, names and hooks as BN, ReLU unfused.
 class Sequential : public Module {
  public:
   Sequential() : Module("Sequential") {}

@@ -12,10 +12,10 @@ void HookHandle::remove() {
   id_ = -1;
 }
 
-Variable Module::operator()(const Variable& x) {
+Variable Module::call(const Variable& x, const std::function<Variable()>& compute) {
   std::optional<profile::LayerScope> layer;
   if (profile::enabled()) layer.emplace(local_name_);
-  Variable y = forward(x);
+  Variable y = compute();
   if (!hooks_->empty()) {
     auto hooks = *hooks_;  // a hook may remove itself
     for (auto& [id, hook] : hooks) hook(*this, x, y);

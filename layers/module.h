@@ -40,7 +40,9 @@ class Module {
   Module& operator=(const Module&) = delete;
 
   // Runs forward, then the hooks.
-  Variable operator()(const Variable& x);
+  Variable operator()(const Variable& x) {
+    return call(x, [&] { return forward(x); });
+  }
   virtual Variable forward(const Variable& x) = 0;
 
   const std::string& type_name() const { return type_name_; }
@@ -71,6 +73,10 @@ class Module {
   void to(Device device);
 
  protected:
+  // One call of this module on input x whose output `compute` returns: under the module's profiler scope,
+  // followed by the forward hooks (which see x and that output). operator() is call(x, forward); a module's
+  // other entry points (BatchNormReLU::forward_add) use it so that hooks see them as calls too.
+  Variable call(const Variable& x, const std::function<Variable()>& compute);
   Variable& register_parameter(const std::string& name, Tensor value);
   Tensor& register_buffer(const std::string& name, Tensor value);
   template <class M>

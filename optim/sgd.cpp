@@ -29,8 +29,8 @@ void SGD::step() {
   }
   ++steps_;
   if (step_params_.empty()) return;
-  SgdParams p{options_.lr, options_.momentum, options_.weight_decay, options_.nesterov, false};
-  sgd_update(step_params_[0], step_params_, step_grads_, step_momentum_, p);
+  SgdParams p{options_.lr, options_.momentum, options_.weight_decay, options_.nesterov};
+  sgd_update(step_params_, step_grads_, step_momentum_, p);
 }
 
 void SGD::zero_grad() {

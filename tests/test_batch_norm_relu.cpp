@@ -1,5 +1,5 @@
 // Fused batch norm (+ residual) + ReLU (batch_norm_relu_* kernels, autograd's batch_norm_relu and
-// batch_norm_add_relu, BatchNorm::forward_relu / forward_add_relu and Sequential's fusion): the reference
+// batch_norm_add_relu, the BatchNormReLU module and Sequential): the reference
 // kernels and the ops against finite differences in float64, the cpu kernels against the reference, the
 // fused ops against batch_norm, add and relu on ResNet blocks, the module names and hooks the models keep,
 // and the CUDA kernels against the reference where a GPU answers.
@@ -69,16 +69,16 @@ std::vector<Tensor> run_slots(const BnInputs& in, MemoryFormat out_layout, Devic
   const Tensor residual = in.residual.defined() ? on(in.residual) : Tensor();
   Tensor rm = on(in.running_mean), rv = on(in.running_var);
   Tensor y = empty(shape), mean = empty(channels), var = empty(channels);
-  batch_norm_relu_forward_train(x, x, residual, gamma, beta, rm, rv, kMomentum, kEps, y, mean, var);
+  batch_norm_relu_forward_train(x, residual, gamma, beta, rm, rv, kMomentum, kEps, y, mean, var);
   Tensor dx = empty(shape), dgamma = empty(channels), dbeta = empty(channels);
   Tensor dresidual = residual.defined() ? empty(shape) : Tensor::zeros({0});
   Tensor dresidual_arg = residual.defined() ? dresidual : Tensor();
-  batch_norm_relu_backward(x, dy, residual.defined() ? y : Tensor(), x, gamma, beta, mean, var, kEps, dx,
+  batch_norm_relu_backward(dy, residual.defined() ? y : Tensor(), x, gamma, beta, mean, var, kEps, dx,
                            dresidual_arg, dgamma, dbeta);
   Tensor dx_from_y = empty(shape), none;
-  batch_norm_relu_backward(x, dy, y, x, gamma, beta, mean, var, kEps, dx_from_y, none, none, none);
+  batch_norm_relu_backward(dy, y, x, gamma, beta, mean, var, kEps, dx_from_y, none, none, none);
   Tensor y_eval = empty(shape);
-  batch_norm_relu_forward_eval(x, x, residual, gamma, beta, rm, rv, kEps, y_eval);
+  batch_norm_relu_forward_eval(x, residual, gamma, beta, rm, rv, kEps, y_eval);
   std::vector<Tensor> out;
   for (const Tensor& t : {y, mean, var, rm, rv, dx, dgamma, dbeta, y_eval, dresidual, dx_from_y})
     out.push_back(t.to(Device::cpu()));
@@ -140,7 +140,7 @@ TEST(BatchNormRelu, RefTrainingGradientsMatchFiniteDifferences) {
       Tensor save_mean = Tensor::empty({C}, DType::f64), save_var = Tensor::empty({C}, DType::f64);
       auto forward = [&] {
         Tensor y = Tensor::empty(shape, DType::f64, Device::cpu(), out_layout);
-        batch_norm_relu_forward_train.get(Impl::ref)(in.x, in.residual, in.gamma, in.beta, in.running_mean,
+        batch_norm_relu_forward_train.on(Impl::ref)(in.x, in.residual, in.gamma, in.beta, in.running_mean,
                                                      in.running_var, kMomentum, kEps, y, save_mean, save_var);
         return y;
       };
@@ -149,7 +149,7 @@ TEST(BatchNormRelu, RefTrainingGradientsMatchFiniteDifferences) {
       Tensor dgamma = Tensor::empty({C}, DType::f64), dbeta = Tensor::empty({C}, DType::f64);
       Tensor dresidual = with_residual ? Tensor::empty(shape, DType::f64, Device::cpu(), out_layout) : Tensor();
       // The mask from y with a residual, recomputed from x without one (as the op calls it).
-      batch_norm_relu_backward.get(Impl::ref)(in.dy, with_residual ? y : Tensor(), in.x, in.gamma, in.beta,
+      batch_norm_relu_backward.on(Impl::ref)(in.dy, with_residual ? y : Tensor(), in.x, in.gamma, in.beta,
                                               save_mean, save_var, kEps, dx, dresidual, dgamma, dbeta);
       auto loss = [&] { return dot(forward(), in.dy); };
       expect_gradient_matches(loss, in.x, dx, kGradTol, "dx");
@@ -324,11 +324,12 @@ TEST(BatchNormRelu, FusedEqualsUnfusedOnAResNetBlock) {
   }
 }
 
-// Sequential fuses a BatchNorm followed by a ReLU: the value of the two ops, the BatchNorm's hook sees the
-// fused output, the ReLU's hook fires with that output as its input and output.
-TEST(BatchNormRelu, SequentialFusesBatchNormThenReluAndKeepsHooks) {
+// A BatchNormReLU followed by a ReLU in a Sequential (how VGG and DenseNet keep torchvision's indices):
+// the value of BatchNorm then ReLU, the BatchNormReLU's hook sees the fused output, the ReLU's hook fires
+// with that output as its input and output.
+TEST(BatchNormRelu, SequentialBatchNormReluThenReluKeepsValuesAndHooks) {
   Generator gen(68);
-  auto bn = std::make_shared<BatchNorm1d>(5);
+  auto bn = std::make_shared<BatchNormReLU>("BatchNorm1d", 5);
   auto relu_module = std::make_shared<ReLU>();
   Sequential seq{bn, relu_module};
   Tensor bn_out, relu_in, relu_out;

@@ -8,6 +8,7 @@
 
 #include "data/data_loader.h"
 #include "tests/test_data_fixtures.h"
+#include "tests/testing/memory_dataset.h"
 
 namespace collapse {
 namespace {
@@ -15,26 +16,12 @@ namespace {
 using namespace collapse::testing;
 
 // Example i is the image whose value at (y, x, c) is i + 0.001 * (100 * c + 10 * y + x); label i % 3.
-class ToyDataset : public Dataset {
- public:
-  explicit ToyDataset(int64_t n, int64_t fail_at = -1) : n_(n), fail_at_(fail_at) {}
-  int64_t size() const override { return n_; }
-  ImageShape image_shape() const override { return {2, 3, 4}; }
-  int64_t num_classes() const override { return 3; }
-  int64_t label(int64_t i) const override { return i % 3; }
-  void write_example(int64_t i, float* hwc) const override {
-    COLLAPSE_CHECK(i != fail_at_, "toy example ", i, " is broken");
-    for (int64_t y = 0; y < 3; ++y)
-      for (int64_t x = 0; x < 4; ++x)
-        for (int64_t c = 0; c < 2; ++c) *hwc++ = value(i, y, x, c);
-  }
-  static float value(int64_t i, int64_t y, int64_t x, int64_t c) {
-    return static_cast<float>(i) + 0.001f * static_cast<float>(100 * c + 10 * y + x);
-  }
-
- private:
-  int64_t n_, fail_at_;
-};
+float toy_value(int64_t i, int64_t y, int64_t x, int64_t c) {
+  return static_cast<float>(i) + 0.001f * static_cast<float>(100 * c + 10 * y + x);
+}
+std::shared_ptr<MemoryDataset> toy(int64_t n) {
+  return memory_dataset(n, {2, 3, 4}, 3, [](int64_t i) { return i % 3; }, toy_value);
+}
 
 // The example ids of every batch of one epoch (read back from the images, checked against the labels).
 std::vector<std::vector<int64_t>> epoch_ids(DataLoader& loader, int64_t epoch) {
@@ -53,8 +40,6 @@ std::vector<std::vector<int64_t>> epoch_ids(DataLoader& loader, int64_t epoch) {
   return batches;
 }
 
-std::shared_ptr<const Dataset> toy(int64_t n) { return std::make_shared<ToyDataset>(n); }
-
 TEST(DataLoader, BatchIsChannelsLastFloatWithInt64Labels) {
   DataLoader loader(toy(10), {.batch_size = 4, .shuffle = false});
   loader.start_epoch(0);
@@ -68,7 +53,7 @@ TEST(DataLoader, BatchIsChannelsLastFloatWithInt64Labels) {
   for (int64_t b = 0; b < 4; ++b)
     for (int64_t c = 0; c < 2; ++c)
       for (int64_t y = 0; y < 3; ++y)
-        for (int64_t x = 0; x < 4; ++x) ASSERT_EQ(batch.images.at({b, c, y, x}), ToyDataset::value(b, y, x, c));
+        for (int64_t x = 0; x < 4; ++x) ASSERT_EQ(batch.images.at({b, c, y, x}), toy_value(b, y, x, c));
 }
 
 TEST(DataLoader, SameSeedSameOrderDifferentEpochsDifferentOrders) {
@@ -188,12 +173,13 @@ TEST(DataLoader, AKeptBatchIsNeverOverwritten) {
 
 TEST(DataLoader, FillErrorIsRethrownAndTheEpochContinues) {
   for (bool prefetch : {false, true}) {
-    DataLoader loader(std::make_shared<ToyDataset>(12, /*fail_at=*/5),
-                      {.batch_size = 4, .shuffle = false, .prefetch = prefetch});
+    auto data = toy(12);
+    data->break_example(5);
+    DataLoader loader(data, {.batch_size = 4, .shuffle = false, .prefetch = prefetch});
     loader.start_epoch(0);
     Batch batch;
     ASSERT_TRUE(loader.next(batch));
-    expect_error([&] { loader.next(batch); }, {"toy example 5 is broken"});
+    expect_error([&] { loader.next(batch); }, {"example 5 is broken"});
     ASSERT_TRUE(loader.next(batch));
     EXPECT_EQ(batch.index, 2);
     EXPECT_FALSE(loader.next(batch));

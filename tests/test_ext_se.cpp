@@ -15,7 +15,9 @@
 #include "layers/models/resnet_se.h"
 #include "layers/squeeze_excitation.h"
 #include "backends/device_query.h"
+#include "tests/testing/backend_compare.h"
 #include "tests/testing/gradcheck.h"
+#include "tests/testing/module_gradcheck.h"
 
 using namespace collapse;
 using namespace collapse::testing;
@@ -24,43 +26,6 @@ namespace {
 
 constexpr MemoryFormat kCL = MemoryFormat::channels_last;
 constexpr MemoryFormat kRowMajor = MemoryFormat::contiguous;
-
-void expect_cpu_matches_ref(const std::function<std::vector<Tensor>()>& op, double tol, const std::string& what) {
-  const std::vector<Tensor> cpu = op();
-  std::vector<Tensor> ref;
-  {
-    ReferenceModeGuard guard;
-    ref = op();
-  }
-  ASSERT_EQ(cpu.size(), ref.size());
-  for (size_t i = 0; i < cpu.size(); ++i)
-    EXPECT_LT(max_rel_error(cpu[i], ref[i]), tol) << what << ": output " << i << " differs from the reference";
-}
-
-// Layers create float32 parameters; a float64 gradient check converts them (the Variables are shared
-// handles, so the module sees the new tensors).
-void parameters_to_double(Module& m) {
-  for (Variable p : m.parameters()) p.data() = p.data().to(DType::f64);
-}
-
-// Autograd against finite differences: for loss = sum(f() ⊙ r), every leaf's .grad after backward(r)
-// must match numerical_gradient of the loss with respect to that leaf's data.
-void expect_autograd_matches_finite_differences(const std::function<Variable()>& f,
-                                                std::vector<std::pair<std::string, Variable>> leaves, Generator& gen,
-                                                double tol) {
-  for (auto& [name, v] : leaves) v.zero_grad();
-  const Variable y = f();
-  const Tensor r = random_tensor(y.shape(), y.data().dtype(), gen);
-  y.backward(r);
-  auto loss = [&] {
-    NoGradGuard no_grad;
-    return dot(f().data(), r);
-  };
-  for (auto& [name, v] : leaves) {
-    ASSERT_TRUE(v.grad().defined()) << name << " got no gradient";
-    expect_gradient_matches(loss, v.data(), v.grad(), tol, name);
-  }
-}
 
 int64_t se_parameters(int64_t c, int64_t r) {
   const int64_t h = SqueezeExcitation::hidden_channels(c, r);
@@ -74,7 +39,7 @@ int64_t se_parameters(int64_t c, int64_t r) {
 TEST(SESigmoid, ValuesByHand) {
   const Tensor x = tensor_from_values({0, 2, -2, 800, -800}, {5});
   Tensor y = Tensor::empty({5}, DType::f64);
-  sigmoid_forward(x, x, y);
+  sigmoid_forward(x, y);
   const double s2 = 1.0 / (1.0 + std::exp(-2.0));
   expect_close(y, tensor_from_values({0.5, s2, 1 - s2, 1, 0}, {5}), 1e-14, 0, "sigmoid");  // no overflow in the tails
 }
@@ -86,11 +51,11 @@ TEST(SESigmoid, RefGradientMatchesFiniteDifferences) {
     const Tensor r = random_tensor(x.shape(), DType::f64, gen);
     auto forward = [&] {
       Tensor y = Tensor::empty(x.shape(), DType::f64);
-      sigmoid_forward(x, x, y);
+      sigmoid_forward(x, y);
       return y;
     };
     Tensor dx = Tensor::empty(x.shape(), DType::f64, Device::cpu(), layout);
-    sigmoid_backward(r, r, forward(), dx);
+    sigmoid_backward(r, forward(), dx);
     expect_gradient_matches([&] { return dot(forward(), r); }, x, dx, 1e-6, "sigmoid dx");
   }
 }
@@ -102,8 +67,8 @@ TEST(SESigmoid, CpuMatchesRef) {
     expect_cpu_matches_ref(
         [&] {
           Tensor y = Tensor::empty(shape, DType::f32, Device::cpu(), layout), dx = Tensor::empty(shape, DType::f32, Device::cpu(), layout);
-          sigmoid_forward(x, x, y);
-          sigmoid_backward(dy, dy, y, dx);
+          sigmoid_forward(x, y);
+          sigmoid_backward(dy, y, dx);
           return std::vector<Tensor>{y, dx};
         },
         1e-6, "sigmoid " + shape_str(shape));
@@ -123,11 +88,11 @@ TEST(SEChannelScale, RefGradientsMatchFiniteDifferences) {
       const Tensor r = random_tensor(shape, DType::f64, gen);
       auto loss = [&] {
         Tensor y = Tensor::empty(shape, DType::f64);
-        channel_scale_forward(x, x, s, y);
+        channel_scale_forward(x, s, y);
         return dot(y, r);
       };
       Tensor dx = Tensor::empty(shape, DType::f64, Device::cpu(), layout), ds = Tensor::empty(s.shape(), DType::f64);
-      channel_scale_backward(r, r, x, s, dx, ds);
+      channel_scale_backward(r, x, s, dx, ds);
       expect_gradient_matches(loss, x, dx, 1e-6, "dx");
       expect_gradient_matches(loss, s, ds, 1e-6, "ds");
     }
@@ -142,10 +107,10 @@ TEST(SEChannelScale, CpuMatchesRef) {
         [&] {
           Tensor y = Tensor::empty_activation(shape), dx = Tensor::empty(shape, DType::f32, Device::cpu(), layout);
           Tensor ds = Tensor::empty(s.shape());
-          channel_scale_forward(x, x, s, y);
-          channel_scale_backward(dy, dy, x, s, dx, ds);
+          channel_scale_forward(x, s, y);
+          channel_scale_backward(dy, x, s, dx, ds);
           Tensor dx_only = Tensor::empty_activation(shape), no_ds;  // one gradient wanted
-          channel_scale_backward(dy, dy, x, s, dx_only, no_ds);
+          channel_scale_backward(dy, x, s, dx_only, no_ds);
           return std::vector<Tensor>{y, dx, ds, dx_only};
         },
         1e-5, "channel_scale " + shape_str(shape));
@@ -271,31 +236,24 @@ TEST(SEResNet, TrainsOneStep) {
 TEST(SEChannelScale, CudaMatchesRef) {
   if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device (or a CPU-only build)";
   Generator gen(33);
-  const Device gpu = Device::cuda();
   for (DType dtype : {DType::f32, DType::f64}) {
     const Shape shape{3, 7, 5, 4};
     const Tensor x = random_tensor(shape, dtype, gen, kCL), dy = random_tensor(shape, dtype, gen, kCL);
     const Tensor s = random_tensor({3, 7}, dtype, gen);
-    Tensor y = Tensor::empty(shape, dtype), dx = Tensor::empty(shape, dtype), ds = Tensor::empty({3, 7}, dtype);
-    channel_scale_forward.get(Impl::ref)(x, s, y);
-    channel_scale_backward.get(Impl::ref)(dy, x, s, dx, ds);
-    Tensor sig = Tensor::empty(shape, dtype), dsig = Tensor::empty(shape, dtype);
-    sigmoid_forward.get(Impl::ref)(x, sig);
-    sigmoid_backward.get(Impl::ref)(dy, sig, dsig);
-
-    const Tensor xg = x.to(gpu), dyg = dy.to(gpu), sg = s.to(gpu);
-    Tensor yg = Tensor::empty(shape, dtype, gpu, kCL), dxg = Tensor::empty(shape, dtype, gpu, kCL);
-    Tensor dsg = Tensor::empty({3, 7}, dtype, gpu);
-    channel_scale_forward(xg, xg, sg, yg);
-    channel_scale_backward(dyg, dyg, xg, sg, dxg, dsg);
-    Tensor sigg = Tensor::empty(shape, dtype, gpu, kCL), dsigg = Tensor::empty(shape, dtype, gpu, kCL);
-    sigmoid_forward(xg, xg, sigg);
-    sigmoid_backward(dyg, dyg, sigg, dsigg);
-    const double tol = dtype == DType::f64 ? 1e-12 : 1e-5;
-    EXPECT_LT(max_rel_error(yg.to(Device::cpu()), y), tol);
-    EXPECT_LT(max_rel_error(dxg.to(Device::cpu()), dx), tol);
-    EXPECT_LT(max_rel_error(dsg.to(Device::cpu()), ds), tol);
-    EXPECT_LT(max_rel_error(sigg.to(Device::cpu()), sig), tol);
-    EXPECT_LT(max_rel_error(dsigg.to(Device::cpu()), dsig), tol);
+    expect_backend_matches_ref(
+        Device::cuda(),
+        [&](Device d) {
+          const Tensor xd = to_device(x, d), dyd = to_device(dy, d), sd = to_device(s, d);
+          Tensor y = Tensor::empty(shape, dtype, d, kCL), dx = Tensor::empty(shape, dtype, d, kCL);
+          Tensor ds = Tensor::empty({3, 7}, dtype, d);
+          channel_scale_forward(xd, sd, y);
+          channel_scale_backward(dyd, xd, sd, dx, ds);
+          Tensor sig = Tensor::empty(shape, dtype, d, kCL), dsig = Tensor::empty(shape, dtype, d, kCL);
+          sigmoid_forward(xd, sig);
+          sigmoid_backward(dyd, sig, dsig);
+          return Outputs{y, dx, ds, sig, dsig};
+        },
+        dtype == DType::f64 ? 1e-12 : 1e-5, std::string("channel_scale and sigmoid ") + dtype_name(dtype),
+        {"channel_scale y", "channel_scale dx", "channel_scale ds", "sigmoid y", "sigmoid dx"});
   }
 }

@@ -11,6 +11,7 @@
 #include "nc/weight_norms.h"
 #include "train/trainer.h"
 #include "tests/testing/gradcheck.h"
+#include "tests/testing/memory_dataset.h"
 
 using namespace collapse;
 using namespace collapse::testing;
@@ -18,16 +19,12 @@ using namespace collapse::testing;
 namespace {
 
 // Eight 1x2x2 images of two classes (class = sign of the first pixel), enough for a few SGD steps.
-class TinyDataset : public Dataset {
- public:
-  int64_t size() const override { return 8; }
-  ImageShape image_shape() const override { return {1, 2, 2}; }
-  int64_t num_classes() const override { return 2; }
-  int64_t label(int64_t i) const override { return i % 2; }
-  void write_example(int64_t i, float* hwc) const override {
-    for (int k = 0; k < 4; ++k) hwc[k] = static_cast<float>((i % 2 ? 1.0 : -1.0) * (1 + k) + 0.1 * static_cast<double>(i));
-  }
-};
+std::shared_ptr<MemoryDataset> tiny_dataset() {
+  return memory_dataset(8, {1, 2, 2}, 2, [](int64_t i) { return i % 2; }, [](int64_t i, int64_t y, int64_t x, int64_t) {
+    const int64_t k = 2 * y + x;  // the value's index in the HWC image
+    return static_cast<float>((i % 2 ? 1.0 : -1.0) * static_cast<double>(1 + k) + 0.1 * static_cast<double>(i));
+  });
+}
 
 class TinyNet : public Network {
  public:
@@ -86,7 +83,7 @@ TEST(WeightNorms, NormsByHand) {
 TEST(WeightNorms, AfterAnEpochTheLastStepsGradientsAreStillAttached) {
   Generator gen(42);
   TinyNet net(gen);
-  auto data = std::make_shared<TinyDataset>();
+  auto data = tiny_dataset();
   DataLoader eval(data, LoaderOptions::evaluation(8));
   nc::CollapseMetrics metrics;
   nc::MeasurementContext ctx{net, eval, nullptr, Device::cpu(), 0, 0, metrics};

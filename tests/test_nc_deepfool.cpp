@@ -12,9 +12,12 @@
 #include "data/data_loader.h"
 #include "nc/deepfool.h"
 #include "nc/measurements.h"
+#include "tests/testing/memory_dataset.h"
 
 namespace collapse::nc {
 namespace {
+
+using collapse::testing::MemoryDataset;  // a few images in memory (HWC floats), labels given
 
 Tensor f64_tensor(const std::vector<double>& values, const Shape& shape) { return Tensor::from_vector(values, shape); }
 // Literal values go through an out-of-line copy: GCC 12.2 at -O3 -march=native (AVX-512) compiled the
@@ -216,26 +219,6 @@ TEST(NcDeepFool, LeavesParametersWithoutGradientsAndRestoresTheMode) {
   EXPECT_EQ(r.perturbation.dtype(), DType::f32);
 }
 
-// A few images in memory (HWC floats), for the measurement's loader.
-class VectorDataset : public Dataset {
- public:
-  VectorDataset(ImageShape shape, int64_t classes, std::vector<float> values, std::vector<int64_t> labels)
-      : shape_(shape), classes_(classes), values_(std::move(values)), labels_(std::move(labels)) {}
-  int64_t size() const override { return static_cast<int64_t>(labels_.size()); }
-  ImageShape image_shape() const override { return shape_; }
-  int64_t num_classes() const override { return classes_; }
-  int64_t label(int64_t i) const override { return labels_[i]; }
-  void write_example(int64_t i, float* hwc) const override {
-    std::copy_n(values_.data() + i * shape_.numel(), shape_.numel(), hwc);
-  }
-
- private:
-  ImageShape shape_;
-  int64_t classes_;
-  std::vector<float> values_;
-  std::vector<int64_t> labels_;
-};
-
 // With fewer than 100 test images the measurement takes them all: its mean is then the closed-form mean
 // over the whole set, whatever the draw.
 TEST(NcDeepFool, MeasurementAveragesOverEveryImageOfASmallTestSet) {
@@ -247,7 +230,7 @@ TEST(NcDeepFool, MeasurementAveragesOverEveryImageOfASmallTestSet) {
   const int64_t n = 7;
   std::vector<float> values;
   for (int64_t i = 0; i < 3 * n; ++i) values.push_back(static_cast<float>(gen.normal()));
-  auto test_set = std::make_shared<VectorDataset>(ImageShape{1, 1, 3}, 4, values, std::vector<int64_t>(n, 0));
+  auto test_set = std::make_shared<MemoryDataset>(ImageShape{1, 1, 3}, 4, values, std::vector<int64_t>(n, 0));
   DataLoader test(test_set, LoaderOptions::evaluation(4));
 
   double expected = 0;

@@ -10,9 +10,12 @@
 #include "nc/layerwise_nc1.h"
 #include "nc/measurements.h"
 #include "nc/model_analysis.h"
+#include "tests/testing/memory_dataset.h"
 
 namespace collapse::nc {
 namespace {
+
+using collapse::testing::MemoryDataset;  // a few images in memory (HWC floats), labels given
 
 Tensor f64_tensor(const std::vector<double>& values, const Shape& shape) { return Tensor::from_vector(values, shape); }
 
@@ -20,30 +23,8 @@ void to_f64(Module& m) {
   for (auto& p : m.parameters()) p.data() = p.data().to(DType::f64);
 }
 
-// A few images in memory (HWC floats), labels given.
-class VectorDataset : public Dataset {
- public:
-  VectorDataset(ImageShape shape, int64_t classes, std::vector<float> values, std::vector<int64_t> labels)
-      : shape_(shape), classes_(classes), values_(std::move(values)), labels_(std::move(labels)) {}
-  int64_t size() const override { return static_cast<int64_t>(labels_.size()); }
-  ImageShape image_shape() const override { return shape_; }
-  int64_t num_classes() const override { return classes_; }
-  int64_t label(int64_t i) const override { return labels_[i]; }
-  void write_example(int64_t i, float* hwc) const override {
-    std::copy_n(values_.data() + i * shape_.numel(), shape_.numel(), hwc);
-  }
-  const std::vector<float>& values() const { return values_; }
-  const std::vector<int64_t>& labels() const { return labels_; }
-
- private:
-  ImageShape shape_;
-  int64_t classes_;
-  std::vector<float> values_;
-  std::vector<int64_t> labels_;
-};
-
 // `per_class` examples of each class, interleaved; each value N(0, 1) plus 0.7 · label, so classes differ.
-std::shared_ptr<VectorDataset> gaussian_classes(ImageShape shape, int64_t classes, int64_t per_class, uint64_t seed) {
+std::shared_ptr<MemoryDataset> gaussian_classes(ImageShape shape, int64_t classes, int64_t per_class, uint64_t seed) {
   Generator gen(seed);
   std::vector<float> values;
   std::vector<int64_t> labels;
@@ -52,7 +33,7 @@ std::shared_ptr<VectorDataset> gaussian_classes(ImageShape shape, int64_t classe
       labels.push_back(c);
       for (int64_t j = 0; j < shape.numel(); ++j) values.push_back(static_cast<float>(gen.normal() + 0.7 * c));
     }
-  return std::make_shared<VectorDataset>(shape, classes, std::move(values), std::move(labels));
+  return std::make_shared<MemoryDataset>(shape, classes, std::move(values), std::move(labels));
 }
 
 // Input x ∈ R^C with x_label ∈ [1, 2) and every other x_j ∈ [−2, −1). Stage "hidden" = ReLU([x, x − 1])
@@ -127,7 +108,7 @@ TEST(NcLayerwise, ExactlyCollapsedStageHasZeroNc1) {
       for (int64_t j = 0; j < C; ++j)
         values.push_back(static_cast<float>(j == c ? 1.0 + gen.uniform() : -1.0 - gen.uniform()));
     }
-  auto data = std::make_shared<VectorDataset>(ImageShape{1, 1, C}, C, values, labels);
+  auto data = std::make_shared<MemoryDataset>(ImageShape{1, 1, C}, C, values, labels);
   DataLoader loader(data, LoaderOptions::evaluation(5));
   ClampNet net(C, gen);
 

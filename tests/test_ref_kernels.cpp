@@ -29,10 +29,10 @@ constexpr MemoryFormat kRowMajor = MemoryFormat::contiguous;
 constexpr MemoryFormat kChannelsLast = MemoryFormat::channels_last;
 const MemoryFormat kLayouts[] = {kChannelsLast, kRowMajor};
 
-// The reference implementation of a slot, called directly (whatever the dispatch rules would pick).
+// The reference implementation of a slot (after its argument rules), whatever the dispatch rules would pick.
 template <class Fn>
-Fn* ref_kernel(const Kernel<Fn>& kernel) {
-  return kernel.get(Impl::ref);
+auto ref_kernel(const Kernel<Fn>& kernel) {
+  return kernel.on(Impl::ref);
 }
 
 // Outputs go in the other layout than the inputs, so reads and writes through strides are both exercised.
@@ -505,15 +505,13 @@ TEST(RefSgd, MomentumStepsByHand) {
   SgdParams p;
   p.lr = 0.1;
   p.momentum = 0.9;
-  // First step: buffer = g = [1, -2]; p = [1, 1] - 0.1 * g.
-  p.first_step = true;
-  SgdResult r = sgd_one_step(p, {1, 1}, {1, -2}, {123, 456});
+  // First step, from zero buffers (as the optimizer starts them): buffer = g = [1, -2]; p = [1, 1] - 0.1 * g.
+  SgdResult r = sgd_one_step(p, {1, 1}, {1, -2}, {0, 0});
   EXPECT_NEAR(r.buffer[0], 1.0, 1e-15);
   EXPECT_NEAR(r.buffer[1], -2.0, 1e-15);
   EXPECT_NEAR(r.param[0], 0.9, 1e-15);
   EXPECT_NEAR(r.param[1], 1.2, 1e-15);
   // Later step: v = 0.9 * 0.5 + 1 = 1.45; p = 2 - 0.1 * 1.45.
-  p.first_step = false;
   r = sgd_one_step(p, {2}, {1}, {0.5});
   EXPECT_NEAR(r.buffer[0], 1.45, 1e-15);
   EXPECT_NEAR(r.param[0], 2 - 0.145, 1e-15);
@@ -587,14 +585,14 @@ TEST(RefDispatch, Float32UnderReferenceModeMatchesFloat64) {
   const Conv2dParams cp{2, 1};
   const Shape y_shape{2, 4, 3, 3};
   Tensor y64 = empty64(y_shape, kChannelsLast);
-  conv2d_forward(x, x, w, b, cp, y64);  // float64 dispatches to ref without a guard
+  conv2d_forward(x, w, b, cp, y64);  // float64 dispatches to ref without a guard
 
   Tensor y32 = Tensor::empty_activation(y_shape, DType::f32);
   {
     ReferenceModeGuard guard;
     EXPECT_EQ(impl_for(y32), Impl::ref);
     const Tensor x32 = x.to(DType::f32);
-    conv2d_forward(x32, x32, w.to(DType::f32), b.to(DType::f32), cp, y32);
+    conv2d_forward(x32, w.to(DType::f32), b.to(DType::f32), cp, y32);
   }
   expect_close(y32, y64, 1e-5, 1e-5, "conv2d float32 vs float64");
 

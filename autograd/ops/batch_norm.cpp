@@ -15,7 +15,7 @@ std::vector<Tensor> BatchNormTrainNode::empty_gradients() const {
 
 std::vector<Tensor> BatchNormTrainNode::backward(const Tensor& dy) {
   std::vector<Tensor> g = empty_gradients();
-  batch_norm_backward(dy, dy, x, gamma, save_mean, save_var, eps, g[0], g[1], g[2]);
+  batch_norm_backward(dy, x, gamma, save_mean, save_var, eps, g[0], g[1], g[2]);
   return g;
 }
 
@@ -25,13 +25,13 @@ std::vector<Tensor> BatchNormEvalNode::backward(const Tensor& dy) {
   const Tensor zeros = Tensor::zeros(gamma.shape(), gamma.dtype(), gamma.device());
   if (needs_input_grad(0)) {
     g[0] = Tensor::empty_activation(x.shape(), x.dtype(), x.device());
-    batch_norm_forward_eval(dy, dy, gamma, zeros, zeros, running_var, eps, g[0]);
+    batch_norm_forward_eval(dy, gamma, zeros, zeros, running_var, eps, g[0]);
   }
   if (needs_input_grad(1) || needs_input_grad(2)) {
     // dγ = Σ dy·x̂ and dβ = Σ dy, with x̂ the normalised input (eval forward with γ = 1, β = 0).
     Tensor ones = Tensor::full(gamma.shape(), 1.0, gamma.dtype(), gamma.device());
     Tensor xhat = Tensor::empty_activation(x.shape(), x.dtype(), x.device());
-    batch_norm_forward_eval(x, x, ones, zeros, running_mean, running_var, eps, xhat);
+    batch_norm_forward_eval(x, ones, zeros, running_mean, running_var, eps, xhat);
     const int64_t C = gamma.numel();
     std::vector<double> dgamma(C, 0.0), dbeta(C, 0.0);
     const std::vector<double> dyv = dy.to_double_vector(), xv = xhat.to_double_vector();
@@ -56,11 +56,11 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
   std::shared_ptr<Node> node;
   if (training) {
     Tensor save_mean = per_channel_like(gamma.data()), save_var = per_channel_like(gamma.data());
-    batch_norm_forward_train(xt, xt, gamma.data(), beta.data(), running_mean, running_var, momentum, eps, y,
+    batch_norm_forward_train(xt, gamma.data(), beta.data(), running_mean, running_var, momentum, eps, y,
                              save_mean, save_var);
     if (build) node = std::make_shared<BatchNormTrainNode>(xt, gamma.data(), save_mean, save_var, eps);
   } else {
-    batch_norm_forward_eval(xt, xt, gamma.data(), beta.data(), running_mean, running_var, eps, y);
+    batch_norm_forward_eval(xt, gamma.data(), beta.data(), running_mean, running_var, eps, y);
     if (build) node = std::make_shared<BatchNormEvalNode>(xt, gamma.data(), running_mean, running_var, eps);
   }
   return attach_node(std::move(y), {x, gamma, beta}, std::move(node));

@@ -22,7 +22,7 @@ struct BatchNormReluTrainNode final : BatchNormTrainNode {
   std::vector<Tensor> backward(const Tensor& dy) override {
     std::vector<Tensor> g = empty_gradients();
     Tensor dresidual = residual_gradient_like(*this, x);
-    batch_norm_relu_backward(dy, dy, y, x, gamma, beta, save_mean, save_var, eps, g[0], dresidual, g[1], g[2]);
+    batch_norm_relu_backward(dy, y, x, gamma, beta, save_mean, save_var, eps, g[0], dresidual, g[1], g[2]);
     if (has_residual(*this)) g.push_back(std::move(dresidual));
     return g;
   }
@@ -40,7 +40,7 @@ struct BatchNormReluEvalNode final : BatchNormEvalNode {
   const char* name() const override { return "batch_norm_relu_eval"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor masked = Tensor::empty_activation(y.shape(), y.dtype(), y.device());
-    relu_backward(dy, dy, y, masked);
+    relu_backward(dy, y, masked);
     std::vector<Tensor> g = BatchNormEvalNode::backward(masked);
     if (has_residual(*this)) g.push_back(needs_input_grad(kResidual) ? masked : Tensor());
     return g;
@@ -69,13 +69,13 @@ Variable batch_norm_add_relu(const Variable& x, const Variable& residual, const 
   std::shared_ptr<Node> node;
   if (training) {
     Tensor save_mean = per_channel_like(gamma.data()), save_var = per_channel_like(gamma.data());
-    batch_norm_relu_forward_train(xt, xt, rt, gamma.data(), beta.data(), running_mean, running_var, momentum, eps,
+    batch_norm_relu_forward_train(xt, rt, gamma.data(), beta.data(), running_mean, running_var, momentum, eps,
                                   y, save_mean, save_var);
     if (build)
       node = std::make_shared<BatchNormReluTrainNode>(BatchNormTrainNode(xt, gamma.data(), save_mean, save_var, eps),
                                                       beta.data(), rt.defined() ? y : Tensor());
   } else {
-    batch_norm_relu_forward_eval(xt, xt, rt, gamma.data(), beta.data(), running_mean, running_var, eps, y);
+    batch_norm_relu_forward_eval(xt, rt, gamma.data(), beta.data(), running_mean, running_var, eps, y);
     if (build)
       node = std::make_shared<BatchNormReluEvalNode>(
           BatchNormEvalNode(xt, gamma.data(), running_mean, running_var, eps), y);

@@ -11,7 +11,7 @@ struct ChannelScaleNode final : Node {
     Tensor dx, ds;
     if (needs_input_grad(0)) dx = Tensor::empty_activation(x.shape(), x.dtype(), x.device());
     if (needs_input_grad(1)) ds = Tensor::empty(s.shape(), s.dtype(), s.device());
-    channel_scale_backward(dy, dy, x, s, dx, ds);
+    channel_scale_backward(dy, x, s, dx, ds);
     return {dx, ds};
   }
   void release_saved() override { x = s = Tensor(); }
@@ -25,7 +25,7 @@ Variable channel_scale(const Variable& x, const Variable& s) {
   COLLAPSE_CHECK(st.shape() == Shape({xt.size(0), xt.size(1)}), "channel_scale: s is ", st.str(),
                  ", expected shape [", xt.size(0), ", ", xt.size(1), "] (N and C of x ", xt.str(), ")");
   Tensor y = Tensor::empty_activation(xt.shape(), xt.dtype(), xt.device());
-  channel_scale_forward(xt, xt, st, y);
+  channel_scale_forward(xt, st, y);
   std::shared_ptr<ChannelScaleNode> node;
   if (any_requires_grad({x, s})) {
     node = std::make_shared<ChannelScaleNode>();

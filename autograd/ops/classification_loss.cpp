@@ -9,7 +9,7 @@ struct ClassificationLossNode final : Node {
   const char* name() const override { return "classification_loss"; }
   std::vector<Tensor> backward(const Tensor& dloss) override {
     Tensor dlogits = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
-    classification_loss_backward(saved, saved, labels, spec, dloss.item(), dlogits);
+    classification_loss_backward(saved, labels, spec, dloss.item(), dlogits);
     return {dlogits};
   }
   void release_saved() override { saved = labels = Tensor(); }
@@ -25,7 +25,7 @@ Variable classification_loss(const Variable& logits, const Tensor& labels, const
                  "classification_loss: labels ", labels.str(), " do not match logits ", lt.str());
   Tensor loss = Tensor::empty({1}, lt.dtype(), lt.device());
   Tensor saved = Tensor::empty(lt.shape(), lt.dtype(), lt.device());
-  classification_loss_forward(lt, lt, labels, spec, loss, saved);
+  classification_loss_forward(lt, labels, spec, loss, saved);
   std::shared_ptr<ClassificationLossNode> node;
   if (any_requires_grad({logits})) {
     node = std::make_shared<ClassificationLossNode>();

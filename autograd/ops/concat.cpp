@@ -32,21 +32,15 @@ void check_concatenable(const char* op, const Tensor& t, const Tensor& like) {
 }  // namespace
 
 Variable concat_channels(const std::vector<Variable>& xs) {
-  COLLAPSE_CHECK(!xs.empty(), "concat_channels: no inputs");
-  const Tensor& first = xs[0].data();
   std::vector<Tensor> tensors;
-  Shape out_shape = first.shape();
-  out_shape[1] = 0;
   auto node = std::make_shared<ConcatNode>();
   for (const auto& v : xs) {
-    const Tensor& t = v.data();
-    check_concatenable("concat_channels", t, first);
-    out_shape[1] += t.size(1);
-    node->channels.push_back(t.size(1));
-    tensors.push_back(t);
+    tensors.push_back(v.data());
+    node->channels.push_back(v.data().dim() > 1 ? v.data().size(1) : 0);
   }
-  Tensor y = Tensor::empty_activation(out_shape, first.dtype(), first.device());
-  concat_channels_forward(first, tensors, y);
+  const Shape out_shape = concat_channels_shape(tensors);  // checks first: xs may be empty
+  Tensor y = Tensor::empty_activation(out_shape, tensors[0].dtype(), tensors[0].device());
+  concat_channels_forward(tensors, y);
   return attach_node(std::move(y), xs, std::move(node));
 }
 

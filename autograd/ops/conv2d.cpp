@@ -12,12 +12,12 @@ struct Conv2dNode final : Node {
     std::vector<Tensor> g(3);
     if (needs_input_grad(0)) {
       g[0] = Tensor::empty_activation(x.shape(), x.dtype(), x.device());
-      conv2d_backward_data(dy, dy, w, p, g[0]);
+      conv2d_backward_data(dy, w, p, g[0]);
     }
     if (needs_input_grad(1) || needs_input_grad(2)) {
       g[1] = Tensor::empty(w.shape(), w.dtype(), w.device());
       if (has_bias) g[2] = Tensor::empty({w.size(0)}, w.dtype(), w.device());
-      conv2d_backward_weights(dy, x, dy, p, g[1], g[2]);
+      conv2d_backward_weights(x, dy, p, g[1], g[2]);
     }
     return g;
   }
@@ -28,13 +28,8 @@ struct Conv2dNode final : Node {
 Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p) {
   const Tensor& xt = x.data();
   const Tensor& wt = w.data();
-  COLLAPSE_CHECK(xt.dim() == 4 && wt.dim() == 4 && xt.size(1) == wt.size(1), "conv2d: input ", xt.str(),
-                 " does not match weight ", wt.str());
-  const int64_t ho = conv_out_size(xt.size(2), wt.size(2), p.stride, p.padding);
-  const int64_t wo = conv_out_size(xt.size(3), wt.size(3), p.stride, p.padding);
-  COLLAPSE_CHECK(ho > 0 && wo > 0, "conv2d: input ", xt.str(), " too small for kernel ", wt.str());
-  Tensor y = Tensor::empty_activation({xt.size(0), wt.size(0), ho, wo}, xt.dtype(), xt.device());
-  conv2d_forward(xt, xt, wt, b.defined() ? b.data() : Tensor(), p, y);
+  Tensor y = Tensor::empty_activation(conv2d_output_shape(xt.shape(), wt.shape(), p), xt.dtype(), xt.device());
+  conv2d_forward(xt, wt, b.defined() ? b.data() : Tensor(), p, y);
   std::shared_ptr<Conv2dNode> node;
   if (any_requires_grad({x, w, b})) {
     node = std::make_shared<Conv2dNode>();

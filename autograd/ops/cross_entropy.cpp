@@ -8,7 +8,7 @@ struct CrossEntropyNode final : Node {
   const char* name() const override { return "cross_entropy"; }
   std::vector<Tensor> backward(const Tensor& dloss) override {
     Tensor dlogits = Tensor::empty(probs.shape(), probs.dtype(), probs.device());
-    cross_entropy_backward(probs, probs, labels, dloss.item(), dlogits);
+    cross_entropy_backward(probs, labels, dloss.item(), dlogits);
     return {dlogits};
   }
   void release_saved() override { probs = labels = Tensor(); }
@@ -22,7 +22,7 @@ Variable cross_entropy(const Variable& logits, const Tensor& labels) {
                  "cross_entropy: labels ", labels.str(), " do not match logits ", lt.str());
   Tensor loss = Tensor::empty({1}, lt.dtype(), lt.device());
   Tensor probs = Tensor::empty(lt.shape(), lt.dtype(), lt.device());
-  cross_entropy_forward(lt, lt, labels, loss, probs);
+  cross_entropy_forward(lt, labels, loss, probs);
   std::shared_ptr<CrossEntropyNode> node;
   if (any_requires_grad({logits})) {
     node = std::make_shared<CrossEntropyNode>();

@@ -11,12 +11,12 @@ struct LinearNode final : Node {
     std::vector<Tensor> g(3);
     if (needs_input_grad(0)) {
       g[0] = Tensor::empty(x.shape(), x.dtype(), x.device());
-      linear_backward_data(dy, dy, w, g[0]);
+      linear_backward_data(dy, w, g[0]);
     }
     if (needs_input_grad(1) || needs_input_grad(2)) {
       g[1] = Tensor::empty(w.shape(), w.dtype(), w.device());
       if (has_bias) g[2] = Tensor::empty({w.size(0)}, w.dtype(), w.device());
-      linear_backward_weights(dy, x, dy, g[1], g[2]);
+      linear_backward_weights(x, dy, g[1], g[2]);
     }
     return g;
   }
@@ -27,10 +27,8 @@ struct LinearNode final : Node {
 Variable linear(const Variable& x, const Variable& w, const Variable& b) {
   const Tensor& xt = x.data();
   const Tensor& wt = w.data();
-  COLLAPSE_CHECK(xt.dim() == 2 && wt.dim() == 2 && xt.size(1) == wt.size(1), "linear: input ", xt.str(),
-                 " does not match weight ", wt.str());
-  Tensor y = Tensor::empty({xt.size(0), wt.size(0)}, xt.dtype(), xt.device());
-  linear_forward(xt, xt, wt, b.defined() ? b.data() : Tensor(), y);
+  Tensor y = Tensor::empty(linear_output_shape(xt.shape(), wt.shape()), xt.dtype(), xt.device());
+  linear_forward(xt, wt, b.defined() ? b.data() : Tensor(), y);
   std::shared_ptr<LinearNode> node;
   if (any_requires_grad({x, w, b})) {
     node = std::make_shared<LinearNode>();

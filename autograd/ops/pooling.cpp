@@ -3,13 +3,7 @@
 
 namespace collapse {
 namespace {
-Shape pooled_shape(const char* op, const Tensor& x, const Pool2dParams& p) {
-  COLLAPSE_CHECK(x.dim() == 4, op, ": needs a 4-D input, got ", x.str());
-  const int64_t ho = conv_out_size(x.size(2), p.kernel, p.stride, p.padding);
-  const int64_t wo = conv_out_size(x.size(3), p.kernel, p.stride, p.padding);
-  COLLAPSE_CHECK(ho > 0 && wo > 0, op, ": input ", x.str(), " too small for a ", p.kernel, "x", p.kernel, " window");
-  return {x.size(0), x.size(1), ho, wo};
-}
+Shape pooled_shape(const char* op, const Tensor& x, const Pool2dParams& p) { return pool2d_output_shape(op, x.shape(), p); }
 
 // What every pooling backward needs to allocate the input's gradient.
 struct PoolNodeBase : Node {
@@ -36,7 +30,7 @@ struct MaxPoolNode final : PoolNodeBase {
   const char* name() const override { return "max_pool2d"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor dx = input_grad_buffer();
-    max_pool2d_backward(dy, dy, workspace, p, dx);
+    max_pool2d_backward(dy, workspace, p, dx);
     return {dx};
   }
   void release_saved() override { workspace = Tensor(); }
@@ -46,7 +40,7 @@ struct AvgPoolNode final : PoolNodeBase {
   const char* name() const override { return "avg_pool2d"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor dx = input_grad_buffer();
-    avg_pool2d_backward(dy, dy, p, dx);
+    avg_pool2d_backward(dy, p, dx);
     return {dx};
   }
 };
@@ -55,7 +49,7 @@ struct GlobalAvgPoolNode final : PoolNodeBase {
   const char* name() const override { return "global_avg_pool"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor dx = input_grad_buffer();
-    global_avg_pool_backward(dy, dy, dx);
+    global_avg_pool_backward(dy, dx);
     return {dx};
   }
 };
@@ -65,7 +59,7 @@ Variable max_pool2d(const Variable& x, const Pool2dParams& p) {
   const Tensor& xt = x.data();
   Tensor y = Tensor::empty_activation(pooled_shape("max_pool2d", xt, p), xt.dtype(), xt.device());
   Tensor workspace;
-  max_pool2d_forward(xt, xt, p, y, workspace);
+  max_pool2d_forward(xt, p, y, workspace);
   auto node = make_pool_node<MaxPoolNode>(x, p);
   if (node) node->workspace = workspace;
   return attach_node(std::move(y), {x}, std::move(node));
@@ -74,7 +68,7 @@ Variable max_pool2d(const Variable& x, const Pool2dParams& p) {
 Variable avg_pool2d(const Variable& x, const Pool2dParams& p) {
   const Tensor& xt = x.data();
   Tensor y = Tensor::empty_activation(pooled_shape("avg_pool2d", xt, p), xt.dtype(), xt.device());
-  avg_pool2d_forward(xt, xt, p, y);
+  avg_pool2d_forward(xt, p, y);
   auto node = make_pool_node<AvgPoolNode>(x, p);
   return attach_node(std::move(y), {x}, std::move(node));
 }
@@ -83,7 +77,7 @@ Variable global_avg_pool(const Variable& x) {
   const Tensor& xt = x.data();
   COLLAPSE_CHECK(xt.dim() == 4, "global_avg_pool: needs a 4-D input, got ", xt.str());
   Tensor y = Tensor::empty({xt.size(0), xt.size(1)}, xt.dtype(), xt.device());
-  global_avg_pool_forward(xt, xt, y);
+  global_avg_pool_forward(xt, y);
   auto node = make_pool_node<GlobalAvgPoolNode>(x, Pool2dParams{});
   return attach_node(std::move(y), {x}, std::move(node));
 }

@@ -40,7 +40,7 @@ struct SyncBatchNormNode : Node {
   std::vector<Tensor> backward(const Tensor& dy) override {
     const int64_t C = gamma.numel();
     Tensor local_dy = Tensor::empty({C}, DType::f64), local_dyc = Tensor::empty({C}, DType::f64);
-    channel_gradient_sums(x, dy, x, mean, local_dy, local_dyc);
+    channel_gradient_sums(dy, x, mean, local_dy, local_dyc);
     std::vector<double> sums(static_cast<size_t>(2 * C));
     const double* ldy = local_dy.data<double>();
     const double* ldyc = local_dyc.data<double>();
@@ -61,7 +61,7 @@ struct SyncBatchNormNode : Node {
     std::vector<Tensor> grads(3);
     if (needs_input_grad(0)) {
       grads[0] = Tensor::empty_activation(x.shape(), x.dtype(), x.device());
-      channel_affine(x, dy, x, per_channel_f64(a), per_channel_f64(b), per_channel_f64(k), grads[0]);
+      channel_affine(dy, x, per_channel_f64(a), per_channel_f64(b), per_channel_f64(k), grads[0]);
     }
     grads[1] = per_channel_like(gamma);
     assign(grads[1], dgamma);
@@ -80,7 +80,7 @@ Variable sync_batch_norm(const Variable& x, const Variable& gamma, const Variabl
   COLLAPSE_CHECK(sum != nullptr, "sync_batch_norm: no function to sum across replicas");
   const int64_t C = xt.size(1);
   Tensor local_mean = Tensor::empty({C}, DType::f64), local_m2 = Tensor::empty({C}, DType::f64);
-  channel_moments(xt, xt, local_mean, local_m2);
+  channel_moments(xt, local_mean, local_m2);
   const double n = static_cast<double>(xt.numel() / C);
   const double* lm = local_mean.data<double>();
   const double* lm2 = local_m2.data<double>();
@@ -111,7 +111,7 @@ Variable sync_batch_norm(const Variable& x, const Variable& gamma, const Variabl
   assign(running_mean, rm);
   assign(running_var, rv);
   Tensor y = Tensor::empty_activation(xt.shape(), xt.dtype(), xt.device());
-  channel_affine(xt, Tensor(), xt, Tensor(), per_channel_f64(scale), per_channel_f64(shift), y);
+  channel_affine(Tensor(), xt, Tensor(), per_channel_f64(scale), per_channel_f64(shift), y);
   std::shared_ptr<Node> node;
   if (any_requires_grad({x, gamma, beta}))
     node = std::make_shared<SyncBatchNormNode>(xt, gamma.data(), per_channel_f64(mu), per_channel_f64(invstd), count,

@@ -39,19 +39,9 @@ struct BnShape {
   int64_t count;  // values per channel: N*H*W
 };
 
-// x is a float32 [N,C] or [N,C,H,W] on the CPU.
-BnShape check_bn_input(const char* op, const Tensor& x) {
-  check_f32_cpu(op, "input x", x);
-  COLLAPSE_CHECK(x.dim() == 2 || x.dim() == 4, op, ": input x must be [N,C] or [N,C,H,W], got ",
-                 shape_str(x.shape()));
+// x is a float32 [N,C] or [N,C,H,W] on the CPU (checked by Kernel::check).
+BnShape bn_shape(const Tensor& x) {
   return {x.shape(), x.size(1), x.numel() / std::max<int64_t>(x.size(1), 1)};
-}
-
-// A per-channel vector ([C]); optional ones may be undefined.
-void check_channel_vector(const char* op, const char* name, const Tensor& t, const Tensor& x, bool optional = false) {
-  if (optional && !t.defined()) return;
-  check_f32_cpu(op, name, t);
-  check_shape(op, name, t, {x.size(1)}, "input x", x);
 }
 
 // A per-channel vector as a dense array (undefined stays undefined).
@@ -235,40 +225,21 @@ void normalize(const Periods& g, const float* x, const float* residual, float* y
 }
 
 // The residual (optional) as a dense array in the fast layout, so that its flat element i is x's.
-Tensor residual_input(const char* op, const Tensor& residual, const Tensor& x) {
+Tensor residual_input(const Tensor& residual) {
   if (!residual.defined()) return residual;
-  check_f32_cpu(op, "residual", residual);
-  check_same_shape(op, "residual", residual, "input x", x);
   return fast_input(residual);
 }
 const float* floats_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
-// gamma and beta may be undefined (1 and 0), and in training the running statistics (not updated).
-BnShape check_forward(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                      const Tensor& running_mean, const Tensor& running_var, const Tensor& y, bool training) {
-  const BnShape s = check_bn_input(op, x);
-  check_channel_vector(op, "weight gamma", gamma, x, true);
-  check_channel_vector(op, "bias beta", beta, x, true);
-  check_channel_vector(op, "running_mean", running_mean, x, training);
-  check_channel_vector(op, "running_var", running_var, x, training);
-  check_f32_cpu(op, "output y", y);
-  check_same_shape(op, "input x", x, "output y", y);
-  return s;
-}
-
 template <bool Relu>
-void forward_train(const char* op, const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta,
+void forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta,
                    Tensor& running_mean, Tensor& running_var, double momentum, double eps, Tensor& y,
                    Tensor& save_mean, Tensor& save_var) {
-  const BnShape s = check_forward(op, x, gamma, beta, running_mean, running_var, y, true);
-  check_channel_vector(op, "save_mean", save_mean, x);
-  check_channel_vector(op, "save_var", save_var, x);
-  COLLAPSE_CHECK(s.count > 1, op, ": expected more than one value per channel in training, got input x ",
-                 shape_str(x.shape()));
+  const BnShape s = bn_shape(x);
   const InputX xin(x);
   const Periods& g = xin.g;
   const Tensor gam = vector_input(gamma), bet = vector_input(beta);
-  const Tensor rin = residual_input(op, residual, x);
+  const Tensor rin = residual_input(residual);
   const float* xp = xin.ptr();
   const double count = static_cast<double>(s.count);
 
@@ -303,13 +274,12 @@ void forward_train(const char* op, const Tensor& x, const Tensor& residual, cons
 }
 
 template <bool Relu>
-void forward_eval(const char* op, const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta,
+void forward_eval(const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& y) {
-  check_forward(op, x, gamma, beta, running_mean, running_var, y, false);
   const InputX xin(x);
   const Periods& g = xin.g;
   const Tensor gam = vector_input(gamma), bet = vector_input(beta);
-  const Tensor rin = residual_input(op, residual, x);
+  const Tensor rin = residual_input(residual);
   const Tensor rm = vector_input(running_mean), rv = vector_input(running_var);
   StagedOutput out(y);
   normalize<Relu>(g, xin.ptr(), floats_or_null(rin), out.get().data<float>(),
@@ -323,26 +293,10 @@ void forward_eval(const char* op, const Tensor& x, const Tensor& residual, const
 // and g itself is the residual's gradient. Without y, the mask comes from the pre-activations recomputed
 // from x as the forward computed them (Coefficients): two passes read dy and x only.
 template <bool Relu>
-void backward(const char* op, const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
+void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
               const Tensor& beta, const Tensor& save_mean, const Tensor& save_var, double eps, Tensor& dx,
               Tensor& dresidual, Tensor& dgamma, Tensor& dbeta) {
-  const BnShape s = check_bn_input(op, x);
-  for (auto [t, name] : {std::pair{&dy, "output gradient dy"}, {&y, "output y"}, {&dx, "input gradient dx"}}) {
-    if (t == &y && !y.defined()) continue;
-    check_f32_cpu(op, name, *t);
-    check_same_shape(op, name, *t, "input x", x);
-  }
-  check_channel_vector(op, "weight gamma", gamma, x, true);
-  check_channel_vector(op, "bias beta", beta, x, true);
-  check_channel_vector(op, "save_mean", save_mean, x);
-  check_channel_vector(op, "save_var", save_var, x);
-  COLLAPSE_CHECK(gamma.defined() || !dgamma.defined(), op, ": dgamma requested without gamma");
-  if (dresidual.defined()) {
-    check_f32_cpu(op, "residual gradient dresidual", dresidual);
-    check_same_shape(op, "residual gradient dresidual", dresidual, "input x", x);
-  }
-  check_channel_vector(op, "weight gradient dgamma", dgamma, x, true);
-  check_channel_vector(op, "bias gradient dbeta", dbeta, x, true);
+  const BnShape s = bn_shape(x);
   const InputX xin(x);
   const Periods& g = xin.g;
   const Tensor dyin = fast_input(dy), yin = y.defined() ? fast_input(y) : y;
@@ -407,39 +361,39 @@ void backward(const char* op, const Tensor& dy, const Tensor& y, const Tensor& x
 void cpu_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                                   Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& save_mean,
                                   Tensor& save_var) {
-  forward_train<false>("batch_norm_forward_train", x, Tensor(), gamma, beta, running_mean, running_var, momentum,
+  forward_train<false>(x, Tensor(), gamma, beta, running_mean, running_var, momentum,
                        eps, y, save_mean, save_var);
 }
 
 void cpu_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                                  const Tensor& running_var, double eps, Tensor& y) {
-  forward_eval<false>("batch_norm_forward_eval", x, Tensor(), gamma, beta, running_mean, running_var, eps, y);
+  forward_eval<false>(x, Tensor(), gamma, beta, running_mean, running_var, eps, y);
 }
 
 void cpu_batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
                              const Tensor& save_var, double eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   Tensor no_residual;
-  backward<false>("batch_norm_backward", dy, Tensor(), x, gamma, Tensor(), save_mean, save_var, eps, dx, no_residual,
+  backward<false>(dy, Tensor(), x, gamma, Tensor(), save_mean, save_var, eps, dx, no_residual,
                   dgamma, dbeta);
 }
 
 void cpu_batch_norm_relu_forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
                                        const Tensor& beta, Tensor& running_mean, Tensor& running_var,
                                        double momentum, double eps, Tensor& y, Tensor& save_mean, Tensor& save_var) {
-  forward_train<true>("batch_norm_relu_forward_train", x, residual, gamma, beta, running_mean, running_var, momentum,
+  forward_train<true>(x, residual, gamma, beta, running_mean, running_var, momentum,
                       eps, y, save_mean, save_var);
 }
 
 void cpu_batch_norm_relu_forward_eval(const Tensor& x, const Tensor& residual, const Tensor& gamma,
                                       const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
                                       double eps, Tensor& y) {
-  forward_eval<true>("batch_norm_relu_forward_eval", x, residual, gamma, beta, running_mean, running_var, eps, y);
+  forward_eval<true>(x, residual, gamma, beta, running_mean, running_var, eps, y);
 }
 
 void cpu_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
                                   const Tensor& beta, const Tensor& save_mean, const Tensor& save_var, double eps,
                                   Tensor& dx, Tensor& dresidual, Tensor& dgamma, Tensor& dbeta) {
-  backward<true>("batch_norm_relu_backward", dy, y, x, gamma, beta, save_mean, save_var, eps, dx, dresidual, dgamma,
+  backward<true>(dy, y, x, gamma, beta, save_mean, save_var, eps, dx, dresidual, dgamma,
                  dbeta);
 }
 

@@ -13,39 +13,11 @@ namespace {
 
 using dnnl::memory;
 
-// The shapes of one convolution; every pass checks its tensors into this.
+// The shapes of one convolution (checked by Kernel::check before any pass runs).
 struct ConvShape {
   Shape x, w, y;  // [N,Ci,H,W], [Co,Ci,kh,kw], [N,Co,Ho,Wo]
   Conv2dParams p;
 };
-
-// x, w and y play the roles of input, weights and output (dx, w, dy for backward-data; x, dw, dy for
-// backward-weights); the names say which tensors the caller passed.
-ConvShape check_conv(const char* op, const Tensor& x, const char* xn, const Tensor& w, const char* wn, const Tensor& y,
-                     const char* yn, const Conv2dParams& p) {
-  for (auto [t, n] : {std::pair{&x, xn}, {&w, wn}, {&y, yn}}) {
-    check_f32_cpu(op, n, *t);
-    check_dim(op, n, *t, 4);
-  }
-  COLLAPSE_CHECK(p.stride >= 1 && p.padding >= 0, op, ": invalid stride ", p.stride, " / padding ", p.padding);
-  COLLAPSE_CHECK(x.size(1) == w.size(1), op, ": ", xn, " ", shape_str(x.shape()), " has ", x.size(1), " channels but ",
-                 wn, " ", shape_str(w.shape()), " expects ", w.size(1));
-  const int64_t ho = conv_out_size(x.size(2), w.size(2), p.stride, p.padding);
-  const int64_t wo = conv_out_size(x.size(3), w.size(3), p.stride, p.padding);
-  COLLAPSE_CHECK(ho > 0 && wo > 0, op, ": kernel of ", wn, " ", shape_str(w.shape()), " does not fit ", xn, " ",
-                 shape_str(x.shape()), " with padding ", p.padding);
-  const Shape expected{x.size(0), w.size(0), ho, wo};
-  COLLAPSE_CHECK(y.shape() == expected, op, ": ", yn, " has shape ", shape_str(y.shape()), ", expected ",
-                 shape_str(expected), " from ", xn, " ", shape_str(x.shape()), ", ", wn, " ", shape_str(w.shape()),
-                 ", stride ", p.stride, ", padding ", p.padding);
-  return {x.shape(), w.shape(), y.shape(), p};
-}
-
-void check_bias(const char* op, const char* name, const Tensor& b, const Tensor& w) {
-  if (!b.defined()) return;
-  check_f32_cpu(op, name, b);
-  check_shape(op, name, b, {w.size(0)}, "weight", w);
-}
 
 Key conv_key(const char* op, const ConvShape& s, bool bias) {
   return Key(op) << s.x << s.w << s.p.stride << s.p.padding << int64_t{bias};
@@ -173,14 +145,12 @@ void direct_backward_weights(const ConvShape& s, const Tensor& x, const Tensor& 
   dw_out.finish();
 }
 
-// Each pass checks its arguments, stages them into the fast layouts (channels-last activations, oihw
+// Each pass stages its arguments into the fast layouts (channels-last activations, oihw
 // weights), and runs one of three routes, chosen by the shape (and, for Winograd, by whether this machine's
 // oneDNN has the kernel and COLLAPSE_CPU_WINOGRAD allows it): im2col + sgemm for tiny outputs, Winograd
 // for 3x3 stride-1 layers with channels in multiples of 16, oneDNN's direct kernels otherwise.
 void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
-  const char* op = "conv2d_forward";
-  const ConvShape s = check_conv(op, x, "input x", w, "weight w", y, "output y", p);
-  check_bias(op, "bias b", b, w);
+  const ConvShape s{x.shape(), w.shape(), y.shape(), p};
   const Tensor xin = fast_input(x), win = in_format(w, MemoryFormat::contiguous);
   const Tensor bin = b.defined() ? in_format(b, MemoryFormat::contiguous) : b;
   StagedOutput out(y);
@@ -194,8 +164,7 @@ void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const
 }
 
 void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
-  const char* op = "conv2d_backward_data";
-  const ConvShape s = check_conv(op, dx, "input gradient dx", w, "weight w", dy, "output gradient dy", p);
+  const ConvShape s{dx.shape(), w.shape(), dy.shape(), p};
   const Tensor dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
   StagedOutput out(dx);
   if (conv_as_gemm(s.x, s.w, s.y))
@@ -208,9 +177,7 @@ void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dPar
 }
 
 void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db) {
-  const char* op = "conv2d_backward_weights";
-  const ConvShape s = check_conv(op, x, "input x", dw, "weight gradient dw", dy, "output gradient dy", p);
-  check_bias(op, "bias gradient db", db, dw);
+  const ConvShape s{x.shape(), dw.shape(), dy.shape(), p};
   const Tensor xin = fast_input(x), dyin = fast_input(dy);
   StagedOutput dw_out(dw, MemoryFormat::contiguous);
   std::optional<StagedOutput> db_out;

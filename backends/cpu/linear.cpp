@@ -5,32 +5,9 @@
 namespace collapse::cpu {
 namespace {
 
-// y[N,M] = x[N,K] wᵀ, with x/w/y the roles (dx/w/dy in backward-data, x/dw/dy in backward-weights).
-void check_linear(const char* op, const Tensor& x, const char* xn, const Tensor& w, const char* wn, const Tensor& y,
-                  const char* yn) {
-  for (auto [t, n] : {std::pair{&x, xn}, {&w, wn}, {&y, yn}}) {
-    check_f32_cpu(op, n, *t);
-    check_dim(op, n, *t, 2);
-  }
-  COLLAPSE_CHECK(x.size(1) == w.size(1), op, ": ", xn, " ", shape_str(x.shape()), " has ", x.size(1),
-                 " features but ", wn, " ", shape_str(w.shape()), " expects ", w.size(1));
-  COLLAPSE_CHECK(y.shape() == Shape({x.size(0), w.size(0)}), op, ": ", yn, " has shape ", shape_str(y.shape()),
-                 ", expected [", x.size(0), ", ", w.size(0), "] from ", xn, " ", shape_str(x.shape()), " and ", wn, " ",
-                 shape_str(w.shape()));
-}
-
-void check_linear_bias(const char* op, const char* name, const Tensor& b, const Tensor& w) {
-  if (!b.defined()) return;
-  check_f32_cpu(op, name, b);
-  check_shape(op, name, b, {w.size(0)}, "weight", w);
-}
-
 Tensor row_major(const Tensor& t) { return in_format(t, MemoryFormat::contiguous); }
 
 void cpu_linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
-  const char* op = "linear_forward";
-  check_linear(op, x, "input x", w, "weight w", y, "output y");
-  check_linear_bias(op, "bias b", b, w);
   const int64_t N = x.size(0), K = x.size(1), M = w.size(0);
   const Tensor xin = row_major(x), win = row_major(w);
   StagedOutput out(y, MemoryFormat::contiguous);
@@ -45,7 +22,6 @@ void cpu_linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tenso
 }
 
 void cpu_linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
-  check_linear("linear_backward_data", dx, "input gradient dx", w, "weight w", dy, "output gradient dy");
   const int64_t N = dx.size(0), K = dx.size(1), M = w.size(0);
   const Tensor dyin = row_major(dy), win = row_major(w);
   StagedOutput out(dx, MemoryFormat::contiguous);
@@ -54,9 +30,6 @@ void cpu_linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
 }
 
 void cpu_linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
-  const char* op = "linear_backward_weights";
-  check_linear(op, x, "input x", dw, "weight gradient dw", dy, "output gradient dy");
-  check_linear_bias(op, "bias gradient db", db, dw);
   const int64_t N = x.size(0), K = x.size(1), M = dw.size(0);
   const Tensor xin = row_major(x), dyin = row_major(dy);
   StagedOutput dw_out(dw, MemoryFormat::contiguous);

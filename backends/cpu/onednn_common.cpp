@@ -50,30 +50,6 @@ dnnl::stream& stream() {
   return s;
 }
 
-// ---- checks
-
-void check_f32_cpu(const char* op, const char* name, const Tensor& t) {
-  COLLAPSE_CHECK(t.defined(), op, ": ", name, " is undefined");
-  COLLAPSE_CHECK(t.device().is_cpu(), op, ": ", name, " is on ", t.device().str(), ", the cpu backend needs cpu tensors");
-  COLLAPSE_CHECK(t.dtype() == DType::f32, op, ": ", name, " is ", dtype_name(t.dtype()), " ", shape_str(t.shape()),
-                 ", the cpu backend needs float32");
-}
-
-void check_dim(const char* op, const char* name, const Tensor& t, int64_t dim) {
-  COLLAPSE_CHECK(t.dim() == dim, op, ": ", name, " must be ", dim, "-D, got shape ", shape_str(t.shape()));
-}
-
-void check_shape(const char* op, const char* name, const Tensor& t, const Shape& expected, const char* from_name,
-                 const Tensor& from) {
-  COLLAPSE_CHECK(t.shape() == expected, op, ": ", name, " has shape ", shape_str(t.shape()), ", expected ",
-                 shape_str(expected), " from ", from_name, " ", shape_str(from.shape()));
-}
-
-void check_same_shape(const char* op, const char* name_a, const Tensor& a, const char* name_b, const Tensor& b) {
-  COLLAPSE_CHECK(a.shape() == b.shape(), op, ": shape mismatch, ", name_a, " ", shape_str(a.shape()), " vs ", name_b,
-                 " ", shape_str(b.shape()));
-}
-
 // ---- layouts
 
 MemoryFormat fast_format(const Shape& shape) {

@@ -34,15 +34,7 @@ namespace cpu {
 dnnl::engine& engine();
 dnnl::stream& stream();
 
-// ---- argument checks (every failure names the op and the shapes involved)
-void check_f32_cpu(const char* op, const char* name, const Tensor& t);
-void check_dim(const char* op, const char* name, const Tensor& t, int64_t dim);
-// `t` must have shape `expected`, which the op derived from `from` (named in the message).
-void check_shape(const char* op, const char* name, const Tensor& t, const Shape& expected, const char* from_name,
-                 const Tensor& from);
-void check_same_shape(const char* op, const char* name_a, const Tensor& a, const char* name_b, const Tensor& b);
-
-// ---- layouts. oneDNN's JIT kernels want 4-D activations channels-last (DESIGN.md) and everything
+// ---- layouts. oneDNN's JIT kernels want 4-D activations channels-last (docs/design.md) and everything
 // else row-major. Tensors already in that "fast" layout are used in place; the rare other one (a
 // row-major NCHW input, a strided view) goes through a copy, so each primitive sees one layout per shape.
 MemoryFormat fast_format(const Shape& shape);
@@ -51,13 +43,13 @@ bool has_format(const Tensor& t, MemoryFormat format);
 Tensor in_format(const Tensor& t, MemoryFormat format);
 inline Tensor fast_input(const Tensor& t) { return in_format(t, fast_format(t.shape())); }
 
-// An output (or in-place operand) in a given layout: `get()` is the caller's tensor when it is already in
-// that layout, else a temporary (holding a copy of dst's values when `read_too`) that `finish()` copies back.
 // C[M,N] = op(A) op(B) + beta C on row-major float matrices (oneDNN's sgemm, which creates no primitive and
 // threads with OpenMP); skips empty products, which sgemm rejects.
 void gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
           float beta, float* C, int64_t ldc);
 
+// An output (or in-place operand) in a given layout: `get()` is the caller's tensor when it is already in
+// that layout, else a temporary (holding a copy of dst's values when `read_too`) that `finish()` copies back.
 class StagedOutput {
  public:
   StagedOutput(Tensor& dst, MemoryFormat format, bool read_too = false);

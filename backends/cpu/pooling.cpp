@@ -12,23 +12,6 @@ struct PoolShape {
   Pool2dParams p;
 };
 
-// x/y are the input/output roles (dx/dy in backward).
-PoolShape check_pool(const char* op, const Tensor& x, const char* xn, const Tensor& y, const char* yn,
-                     const Pool2dParams& p) {
-  for (auto [t, n] : {std::pair{&x, xn}, {&y, yn}}) {
-    check_f32_cpu(op, n, *t);
-    check_dim(op, n, *t, 4);
-  }
-  COLLAPSE_CHECK(p.kernel >= 1 && p.stride >= 1 && p.padding >= 0 && 2 * p.padding <= p.kernel, op,
-                 ": invalid kernel ", p.kernel, " / stride ", p.stride, " / padding ", p.padding,
-                 " (padding may be at most half the kernel)");
-  const int64_t ho = conv_out_size(x.size(2), p.kernel, p.stride, p.padding);
-  const int64_t wo = conv_out_size(x.size(3), p.kernel, p.stride, p.padding);
-  COLLAPSE_CHECK(ho > 0 && wo > 0, op, ": kernel ", p.kernel, " does not fit ", xn, " ", shape_str(x.shape()));
-  check_shape(op, yn, y, {x.size(0), x.size(1), ho, wo}, xn, x);
-  return {x.shape(), y.shape(), p};
-}
-
 Key pool_key(const char* op, const PoolShape& s) {
   return Key(op) << s.x << s.y << s.p.kernel << s.p.stride << s.p.padding;
 }
@@ -55,7 +38,7 @@ Cache<PoolEntry> g_forward, g_backward;
 
 // Max pooling with workspace, average pooling (count_include_pad=True) without.
 void pool_forward(const char* op, algorithm alg, const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor* workspace) {
-  const PoolShape s = check_pool(op, x, "input x", y, "output y", p);
+  const PoolShape s{x.shape(), y.shape(), p};  // checked by Kernel::check
   PoolEntry& e = g_forward.get(pool_key(op, s), [&] {
     auto pd = forward_pd(s, alg);
     return PoolEntry{Prim(pd), pd.workspace_desc().get_size()};
@@ -76,7 +59,7 @@ void pool_forward(const char* op, algorithm alg, const Tensor& x, const Pool2dPa
 
 void pool_backward(const char* op, algorithm alg, const Tensor& dy, const Tensor* workspace, const Pool2dParams& p,
                    Tensor& dx) {
-  const PoolShape s = check_pool(op, dx, "input gradient dx", dy, "output gradient dy", p);
+  const PoolShape s{dx.shape(), dy.shape(), p};
   PoolEntry& e = g_backward.get(pool_key(op, s), [&] {
     auto pd = backward_pd(s, alg);
     return PoolEntry{Prim(pd), pd.workspace_desc().get_size()};
@@ -112,15 +95,7 @@ void cpu_avg_pool2d_backward(const Tensor& dy, const Pool2dParams& p, Tensor& dx
 // ---- global average pooling. Channels-last makes each image an [H*W, C] matrix: the forward sums its
 // rows (unit-stride, vectorised over C), the backward broadcasts dy/(H*W) to every row.
 
-void check_global_pool(const char* op, const Tensor& x, const char* xn, const Tensor& y, const char* yn) {
-  check_f32_cpu(op, xn, x);
-  check_dim(op, xn, x, 4);
-  check_f32_cpu(op, yn, y);
-  check_shape(op, yn, y, {x.size(0), x.size(1)}, xn, x);
-}
-
 void cpu_global_avg_pool_forward(const Tensor& x, Tensor& y) {
-  check_global_pool("global_avg_pool_forward", x, "input x", y, "output y");
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   const Tensor xin = in_format(x, MemoryFormat::channels_last);
   StagedOutput out(y, MemoryFormat::contiguous);
@@ -143,7 +118,6 @@ void cpu_global_avg_pool_forward(const Tensor& x, Tensor& y) {
 }
 
 void cpu_global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
-  check_global_pool("global_avg_pool_backward", dx, "input gradient dx", dy, "output gradient dy");
   const int64_t N = dx.size(0), C = dx.size(1), HW = dx.size(2) * dx.size(3);
   const Tensor dyin = in_format(dy, MemoryFormat::contiguous);
   StagedOutput out(dx, MemoryFormat::channels_last);

@@ -15,30 +15,18 @@ struct SgdOperands {
 
 void cpu_sgd_update(std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                     std::vector<Tensor>& momentum_buffers, const SgdParams& sp) {
-  const char* op = "sgd_update";
-  COLLAPSE_CHECK(sp.lr >= 0.0 && sp.momentum >= 0.0 && sp.weight_decay >= 0.0, op,
-                 ": lr, momentum and weight_decay must be >= 0, got lr ", sp.lr, " momentum ", sp.momentum,
-                 " weight_decay ", sp.weight_decay);
-  COLLAPSE_CHECK(!sp.nesterov || sp.momentum > 0.0, op, ": nesterov needs a momentum > 0");
+  const char* op = "sgd_update";  // the general rules are Kernel::check's; the layouts are this backend's
   const bool use_momentum = sp.momentum != 0.0;
-  COLLAPSE_CHECK(grads.size() == params.size(), op, ": ", params.size(), " parameters but ", grads.size(), " gradients");
-  COLLAPSE_CHECK(!use_momentum || momentum_buffers.size() == params.size(), op, ": ", params.size(),
-                 " parameters but ", momentum_buffers.size(), " momentum buffers");
   std::vector<Tensor> grads_in;  // keeps layout-converted gradients alive through the loop
   std::vector<SgdOperands> ops;
   for (size_t i = 0; i < params.size(); ++i) {
     Tensor& p = params[i];
-    check_f32_cpu(op, "parameter", p);
-    check_f32_cpu(op, "gradient", grads[i]);
-    check_same_shape(op, "parameter", p, "gradient", grads[i]);
     COLLAPSE_CHECK(p.is_dense(), op, ": parameter ", p.str(), " is not dense");
     const MemoryFormat f = p.is_contiguous() ? MemoryFormat::contiguous : MemoryFormat::channels_last;
     grads_in.push_back(in_format(grads[i], f));
     float* v = nullptr;
     if (use_momentum) {
       Tensor& buf = momentum_buffers[i];
-      check_f32_cpu(op, "momentum buffer", buf);
-      check_same_shape(op, "parameter", p, "momentum buffer", buf);
       COLLAPSE_CHECK(buf.strides() == p.strides(), op, ": momentum buffer ", buf.str(),
                      " is not in the layout of its parameter ", p.str());
       v = buf.data<float>();
@@ -47,14 +35,14 @@ void cpu_sgd_update(std::vector<Tensor>& params, const std::vector<Tensor>& grad
   }
   const float lr = static_cast<float>(sp.lr), mu = static_cast<float>(sp.momentum),
               wd = static_cast<float>(sp.weight_decay);
-  const bool first = sp.first_step, nesterov = sp.nesterov;
+  const bool nesterov = sp.nesterov;
 #pragma omp parallel
   for (const SgdOperands& o : ops) {
 #pragma omp for schedule(static) nowait
     for (int64_t j = 0; j < o.n; ++j) {
       float g = o.g[j] + wd * o.p[j];
       if (o.v) {
-        const float v = first ? g : mu * o.v[j] + g;
+        const float v = mu * o.v[j] + g;
         o.v[j] = v;
         g = nesterov ? g + mu * v : v;
       }

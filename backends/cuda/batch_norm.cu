@@ -245,31 +245,11 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tens
   COLLAPSE_CUDA_CHECK_LAUNCH();
 }
 
-// ---------------------------------------------------------------- checks and entry points
-
-// x is [N,C] or [N,C,H,W]; every tensor in `per_channel` is [C] of x's dtype.
-void check_channels(const Check& check, const Tensor& x,
-                    std::initializer_list<std::pair<const Tensor*, const char*>> per_channel) {
-  check.float_input(x, "x");
-  check.that(x.dim() == 2 || x.dim() == 4, "x must be [N,C] or [N,C,H,W], got ", x.str());
-  for (const auto& [t, name] : per_channel) {
-    check.same_dtype(*t, name, x, "x");
-    check.shape(*t, name, {x.size(1)}, "one value per channel of x " + shape_str(x.shape()));
-  }
-}
-
-int64_t values_per_channel(const Tensor& x) { return x.numel() / std::max<int64_t>(x.size(1), 1); }
+// ---------------------------------------------------------------- entry points (arguments checked by Kernel::check)
 
 void cuda_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                                    Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& save_mean,
                                    Tensor& save_var) {
-  const Check check(batch_norm_forward_train.name);
-  check_channels(check, x,
-                 {{&gamma, "gamma"}, {&beta, "beta"}, {&running_mean, "running_mean"}, {&running_var, "running_var"},
-                  {&save_mean, "save_mean"}, {&save_var, "save_var"}});
-  check.like(y, "y", x, "x");
-  check.that(values_per_channel(x) > 1, "expected more than 1 value per channel when training, x is ", x.str());
-  check.that(eps >= 0.0, "eps must be >= 0, got ", eps);
   y.storage()->bump_version();
   if (x.size(1) == 0) return;
   dispatch_float(batch_norm_forward_train.name, x.dtype(), [&](auto tag) {
@@ -279,11 +259,6 @@ void cuda_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const T
 
 void cuda_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                                   const Tensor& running_var, double eps, Tensor& y) {
-  const Check check(batch_norm_forward_eval.name);
-  check_channels(check, x,
-                 {{&gamma, "gamma"}, {&beta, "beta"}, {&running_mean, "running_mean"}, {&running_var, "running_var"}});
-  check.like(y, "y", x, "x");
-  check.that(eps >= 0.0, "eps must be >= 0, got ", eps);
   y.storage()->bump_version();
   if (x.numel() == 0) return;
   dispatch_float(batch_norm_forward_eval.name, x.dtype(), [&](auto tag) {
@@ -293,16 +268,7 @@ void cuda_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Te
 
 void cuda_batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
                               const Tensor& save_var, double eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const Check check(batch_norm_backward.name);
-  check_channels(check, x, {{&gamma, "gamma"}, {&save_mean, "save_mean"}, {&save_var, "save_var"}});
-  check.like(dy, "dy", x, "x");
-  check.like(dx, "dx", x, "x");
   // Undefined dgamma / dbeta are not computed (a frozen affine transform).
-  for (auto [t, name] : {std::pair{&dgamma, "dgamma"}, {&dbeta, "dbeta"}}) {
-    if (!t->defined()) continue;
-    check.same_dtype(*t, name, x, "x");
-    check.shape(*t, name, {x.size(1)}, "one value per channel of x " + shape_str(x.shape()));
-  }
   dx.storage()->bump_version();
   if (x.numel() == 0) return;
   dispatch_float(batch_norm_backward.name, x.dtype(), [&](auto tag) {

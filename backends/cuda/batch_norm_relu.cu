@@ -1,6 +1,6 @@
 // Batch norm + ReLU on the GPU: this backend's batch-norm kernels (batch_norm.cu) followed by its ReLU
 // kernels (relu.cu), in place. One elementwise pass more than a fused kernel each way, but made only of
-// kernels that CudaVsRef checks on a GPU: this file was written on a machine without one.
+// kernels that Cuda/BackendVsRef checks on a GPU: this file was written on a machine without one.
 #include "backends/batch_norm_relu_composed.h"
 
 namespace collapse::cuda {

@@ -45,13 +45,6 @@ Strides4 nchw_strides(const Tensor& t) {
   return t.dim() == 4 ? Strides4{s[0], s[1], s[2], s[3]} : Strides4{s[0], s[1], 0, 0};
 }
 
-void check_args(const Check& check, const Tensor& x, const Tensor& s) {
-  check.float_input(x, "x");
-  check.that(x.dim() == 4 || x.dim() == 2, "x is ", x.str(), ", expected [N,C,H,W] or [N,C]");
-  check.same_dtype(s, "s", x, "x");
-  check.shape(s, "s", {x.size(0), x.size(1)}, "N and C of x");
-}
-
 void scale(const char* op, const Tensor& in, const Tensor& s, Tensor& out) {
   out.storage()->bump_version();
   const int64_t n = in.numel();
@@ -66,23 +59,15 @@ void scale(const char* op, const Tensor& in, const Tensor& s, Tensor& out) {
 }
 
 void cuda_channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
-  const Check check(channel_scale_forward.name);
-  check_args(check, x, s);
-  check.like(y, "y", x, "x");
   scale(channel_scale_forward.name, x, s, y);
 }
 
 void cuda_channel_scale_backward(const Tensor& dy, const Tensor& x, const Tensor& s, Tensor& dx, Tensor& ds) {
   const char* op = channel_scale_backward.name;
-  const Check check(op);
-  check_args(check, x, s);
-  check.like(dy, "dy", x, "x");
   if (dx.defined()) {
-    check.like(dx, "dx", x, "x");
     scale(op, dy, s, dx);
   }
   if (ds.defined()) {
-    check.like(ds, "ds", s, "s");
     ds.storage()->bump_version();
     const int64_t N = x.size(0), C = x.size(1);
     const int64_t H = x.dim() == 4 ? x.size(2) : 1, W = x.dim() == 4 ? x.size(3) : 1;

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "backends/kernels.h"
+#include "backends/shapes.h"
 #include "core/error.h"
 #include "core/tensor.h"
 
@@ -31,51 +32,9 @@ struct View {
   static View of(const Tensor& t) { return {t.raw_data(), t.shape(), t.strides(), t.dtype()}; }
 };
 
-// ---- argument checks: every failure names the op, the argument and what was expected.
-class Check {
- public:
-  explicit Check(const char* op) : op_(op) {}
-
-  // Defined, on a CUDA device, float32 or float64: the tensor that fixes the op's dtype.
-  void float_input(const Tensor& t, const char* name) const {
-    on_device(t, name);
-    that(t.dtype() == DType::f32 || t.dtype() == DType::f64, name, " must be float32 or float64, got ", t.str());
-  }
-  void same_dtype(const Tensor& t, const char* name, const Tensor& like, const char* like_name) const {
-    on_device(t, name);
-    that(t.dtype() == like.dtype(), name, " is ", t.str(), " but ", like_name, " is ", like.str(),
-         " (dtypes must match)");
-    that(t.device() == like.device(), name, " is on ", t.device().str(), " but ", like_name, " is on ",
-         like.device().str());
-  }
-  void dtype(const Tensor& t, const char* name, DType expected) const {
-    on_device(t, name);
-    that(t.dtype() == expected, name, " is ", t.str(), ", expected ", dtype_name(expected));
-  }
-  void rank(const Tensor& t, const char* name, int64_t expected) const {
-    that(t.dim() == expected, name, " is ", t.str(), ", expected ", expected, " dimensions");
-  }
-  void shape(const Tensor& t, const char* name, const Shape& expected, const std::string& source = "") const {
-    that(t.shape() == expected, name, " is ", t.str(), ", expected shape ", shape_str(expected),
-         source.empty() ? "" : " (", source, source.empty() ? "" : ")");
-  }
-  // Same dtype, device and shape as `model`: outputs and gradients of elementwise ops.
-  void like(const Tensor& t, const char* name, const Tensor& model, const char* model_name) const {
-    same_dtype(t, name, model, model_name);
-    shape(t, name, model.shape(), std::string("the shape of ") + model_name);
-  }
-  template <class... Args>
-  void that(bool condition, const Args&... message) const {
-    COLLAPSE_CHECK(condition, op_, ": ", message...);
-  }
-
- private:
-  void on_device(const Tensor& t, const char* name) const {
-    that(t.defined(), name, " is undefined");
-    that(t.device().is_cuda(), name, " is ", t.str(), "; the cuda backend needs tensors on a CUDA device");
-  }
-  const char* op_;
-};
+// Argument checks: the shared checker of backends/shapes.h (the ops' general rules run before any
+// backend, in Kernel::check; this backend only checks what is its own, such as its workspaces).
+using Check = ArgCheck;
 
 // fn(float{}) or fn(double{}); the argument is a type tag: `using T = decltype(tag);`.
 template <class Fn>

@@ -35,12 +35,8 @@ int as_int(const Check& check, int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
-// Sizes from x [N,K] and w [M,K], checked against each other.
-LinearSizes linear_sizes(const Check& check, const Tensor& x, const char* x_name, const Tensor& w, const char* w_name) {
-  check.rank(x, x_name, 2);
-  check.rank(w, w_name, 2);
-  check.that(x.size(1) == w.size(1), x_name, " ", shape_str(x.shape()), " has ", x.size(1), " features but ", w_name,
-             " ", shape_str(w.shape()), " expects ", w.size(1));
+// Sizes from x [N,K] and w [M,K] (checked against each other by Kernel::check), in cuBLAS's int range.
+LinearSizes linear_sizes(const Check& check, const Tensor& x, const Tensor& w) {
   return {as_int(check, x.size(0), "N"), as_int(check, x.size(1), "K"), as_int(check, w.size(0), "M")};
 }
 
@@ -48,15 +44,7 @@ Tensor row_major(const Tensor& t) { return dense_in(t, MemoryFormat::contiguous)
 
 void cuda_linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
   const Check check(linear_forward.name);
-  check.float_input(x, "x");
-  check.same_dtype(w, "w", x, "x");
-  const LinearSizes s = linear_sizes(check, x, "x", w, "w");
-  if (b.defined()) {
-    check.same_dtype(b, "b", x, "x");
-    check.shape(b, "b", {s.M}, "one bias per row of w");
-  }
-  check.same_dtype(y, "y", x, "x");
-  check.shape(y, "y", {s.N, s.M});
+  const LinearSizes s = linear_sizes(check, x, w);
   if (y.numel() == 0) return;
   StagedOutput out(y, MemoryFormat::contiguous);
   if (s.K == 0) {
@@ -74,11 +62,7 @@ void cuda_linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tens
 
 void cuda_linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   const Check check(linear_backward_data.name);
-  check.float_input(dy, "dy");
-  check.same_dtype(w, "w", dy, "dy");
-  check.same_dtype(dx, "dx", dy, "dy");
-  const LinearSizes s = linear_sizes(check, dx, "dx", w, "w");
-  check.shape(dy, "dy", {s.N, s.M}, "[rows of dx, rows of w]");
+  const LinearSizes s = linear_sizes(check, dx, w);
   if (dx.numel() == 0) return;
   StagedOutput out(dx, MemoryFormat::contiguous);
   if (s.M == 0) {
@@ -95,15 +79,7 @@ void cuda_linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
 
 void cuda_linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
   const Check check(linear_backward_weights.name);
-  check.float_input(x, "x");
-  check.same_dtype(dy, "dy", x, "x");
-  check.same_dtype(dw, "dw", x, "x");
-  const LinearSizes s = linear_sizes(check, x, "x", dw, "dw");
-  check.shape(dy, "dy", {s.N, s.M}, "[rows of x, rows of dw]");
-  if (db.defined()) {
-    check.same_dtype(db, "db", x, "x");
-    check.shape(db, "db", {s.M}, "one bias per row of dw");
-  }
+  const LinearSizes s = linear_sizes(check, x, dw);
   if (dw.numel() > 0) {
     StagedOutput out(dw, MemoryFormat::contiguous);
     if (s.N == 0) {

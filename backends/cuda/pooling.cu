@@ -135,42 +135,28 @@ __global__ void global_avg_pool_backward_kernel(int64_t N, int64_t C, int64_t H,
 
 // ---------------------------------------------------------------- host side
 
-// The pooling of an input of shape `x` (for backward passes, the shape of dx); the same rules as the
-// reference backend.
-PoolDims pool_dims(const Check& check, const Tensor& x, const char* x_name, const Pool2dParams& p) {
-  check.rank(x, x_name, 4);
-  check.that(p.kernel >= 1 && p.stride >= 1 && p.padding >= 0,
-             "kernel and stride must be >= 1 and padding >= 0, got kernel ", p.kernel, " stride ", p.stride,
-             " padding ", p.padding);
-  check.that(p.padding <= p.kernel / 2, "padding ", p.padding, " must be at most half the kernel ", p.kernel);
+// The pooling of an input of shape `x` (for backward passes, the shape of dx), checked by Kernel::check.
+PoolDims pool_dims(const Tensor& x, const Pool2dParams& p) {
   const Shape& s = x.shape();
-  check.that(p.kernel <= s[2] + 2 * p.padding && p.kernel <= s[3] + 2 * p.padding, "kernel ", p.kernel,
-             " is larger than the padded input ", x_name, " ", shape_str(s), " (padding ", p.padding, ")");
   return {s[0], s[1], s[2], s[3], conv_out_size(s[2], p.kernel, p.stride, p.padding),
           conv_out_size(s[3], p.kernel, p.stride, p.padding), p.kernel, p.stride, p.padding};
 }
 
-std::string describe(const PoolDims& d, const char* input) {
-  return std::string(input) + " " + shape_str({d.N, d.C, d.H, d.W}) + " pooled by kernel " + std::to_string(d.kernel) +
-         ", stride " + std::to_string(d.stride) + ", padding " + std::to_string(d.padding);
-}
-
-void check_workspace(const Check& check, const Tensor& workspace, const Tensor& x, const PoolDims& d) {
-  check.dtype(workspace, "workspace", DType::i64);
+// The workspace is this backend's own (argmax indices on the device): the shared rules leave it to us.
+void check_workspace(const char* op, const Tensor& workspace, const Tensor& x, const PoolDims& d) {
+  const ArgCheck check(op);
+  check.that(workspace.defined() && workspace.dtype() == DType::i64, "workspace is ", workspace.str(),
+             ", expected int64 (is the workspace from this backend's max_pool2d_forward?)");
+  check.shape(workspace, "workspace", d.output_shape(), "one argmax per output");
   check.that(workspace.device() == x.device(), "workspace is on ", workspace.device().str(), " but the data is on ",
              x.device().str(), " (is the workspace from this backend's max_pool2d_forward?)");
-  check.shape(workspace, "workspace", d.output_shape(), "one argmax per output");
 }
 
 void cuda_max_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& workspace) {
-  const Check check(max_pool2d_forward.name);
-  check.float_input(x, "x");
-  const PoolDims d = pool_dims(check, x, "x", p);
-  check.same_dtype(y, "y", x, "x");
-  check.shape(y, "y", d.output_shape(), describe(d, "x"));
+  const PoolDims d = pool_dims(x, p);
   if (!workspace.defined())
     workspace = Tensor::empty(d.output_shape(), DType::i64, x.device(), MemoryFormat::channels_last);
-  check_workspace(check, workspace, x, d);
+  check_workspace(max_pool2d_forward.name, workspace, x, d);
   y.storage()->bump_version();
   workspace.storage()->bump_version();
   const int64_t n = y.numel();
@@ -184,12 +170,8 @@ void cuda_max_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, 
 }
 
 void cuda_max_pool2d_backward(const Tensor& dy, const Tensor& workspace, const Pool2dParams& p, Tensor& dx) {
-  const Check check(max_pool2d_backward.name);
-  check.float_input(dy, "dy");
-  check.same_dtype(dx, "dx", dy, "dy");
-  const PoolDims d = pool_dims(check, dx, "dx", p);
-  check.shape(dy, "dy", d.output_shape(), describe(d, "dx"));
-  check_workspace(check, workspace, dy, d);
+  const PoolDims d = pool_dims(dx, p);
+  check_workspace(max_pool2d_backward.name, workspace, dy, d);
   dx.storage()->bump_version();
   const int64_t n = dx.numel();
   if (n == 0) return;
@@ -202,11 +184,7 @@ void cuda_max_pool2d_backward(const Tensor& dy, const Tensor& workspace, const P
 }
 
 void cuda_avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y) {
-  const Check check(avg_pool2d_forward.name);
-  check.float_input(x, "x");
-  const PoolDims d = pool_dims(check, x, "x", p);
-  check.same_dtype(y, "y", x, "x");
-  check.shape(y, "y", d.output_shape(), describe(d, "x"));
+  const PoolDims d = pool_dims(x, p);
   y.storage()->bump_version();
   const int64_t n = y.numel();
   if (n == 0) return;
@@ -218,11 +196,7 @@ void cuda_avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y) 
 }
 
 void cuda_avg_pool2d_backward(const Tensor& dy, const Pool2dParams& p, Tensor& dx) {
-  const Check check(avg_pool2d_backward.name);
-  check.float_input(dy, "dy");
-  check.same_dtype(dx, "dx", dy, "dy");
-  const PoolDims d = pool_dims(check, dx, "dx", p);
-  check.shape(dy, "dy", d.output_shape(), describe(d, "dx"));
+  const PoolDims d = pool_dims(dx, p);
   dx.storage()->bump_version();
   const int64_t n = dx.numel();
   if (n == 0) return;
@@ -234,12 +208,6 @@ void cuda_avg_pool2d_backward(const Tensor& dy, const Pool2dParams& p, Tensor& d
 }
 
 void cuda_global_avg_pool_forward(const Tensor& x, Tensor& y) {
-  const Check check(global_avg_pool_forward.name);
-  check.float_input(x, "x");
-  check.rank(x, "x", 4);
-  check.that(x.size(2) * x.size(3) > 0, "x has an empty plane: ", x.str());
-  check.same_dtype(y, "y", x, "x");
-  check.shape(y, "y", {x.size(0), x.size(1)}, "[N,C] of x");
   y.storage()->bump_version();
   const int64_t N = x.size(0), C = x.size(1);
   if (N * C == 0) return;
@@ -252,12 +220,6 @@ void cuda_global_avg_pool_forward(const Tensor& x, Tensor& y) {
 }
 
 void cuda_global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
-  const Check check(global_avg_pool_backward.name);
-  check.float_input(dy, "dy");
-  check.same_dtype(dx, "dx", dy, "dy");
-  check.rank(dx, "dx", 4);
-  check.that(dx.size(2) * dx.size(3) > 0, "dx has an empty plane: ", dx.str());
-  check.shape(dy, "dy", {dx.size(0), dx.size(1)}, "[N,C] of dx");
   dx.storage()->bump_version();
   const int64_t n = dx.numel();
   if (n == 0) return;

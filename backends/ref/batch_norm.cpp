@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "backends/kernels.h"
-#include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"
 
@@ -100,31 +99,9 @@ void batch_norm_grad(const Tensor& dy_t, const Tensor& x_t, const Tensor& gamma_
   }
 }
 
-// A per-channel tensor of x's batch norm: x's dtype, shape [C].
-void check_per_channel(const ArgCheck& check, const Tensor& t, const char* name, const Tensor& x) {
-  check.same_dtype(t, name, x, "x");
-  check.shape(t, name, {x.shape()[1]}, "one value per channel of x " + shape_str(x.shape()));
-}
-
-// x is [N,C] or [N,C,H,W], and every tensor in `per_channel` is [C].
-void check_channels(const ArgCheck& check, const Tensor& x,
-                    std::initializer_list<std::pair<const Tensor*, const char*>> per_channel) {
-  check.float_input(x, "x");
-  check.that(x.dim() == 2 || x.dim() == 4, "x must be [N,C] or [N,C,H,W], got ", x.str());
-  for (const auto& [t, name] : per_channel) check_per_channel(check, *t, name, x);
-}
-
 void ref_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                                   Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& save_mean,
                                   Tensor& save_var) {
-  const ArgCheck check(batch_norm_forward_train.name);
-  check_channels(check, x,
-                 {{&gamma, "gamma"}, {&beta, "beta"}, {&running_mean, "running_mean"}, {&running_var, "running_var"},
-                  {&save_mean, "save_mean"}, {&save_var, "save_var"}});
-  check.like(y, "y", x, "x");
-  const NchwSizes s = nchw_sizes(x);
-  check.that(s.n * s.plane() > 1, "expected more than 1 value per channel when training, x is ", x.str());
-  check.that(eps >= 0.0, "eps must be >= 0, got ", eps);
   dispatch_float(batch_norm_forward_train.name, x.dtype(), [&](auto tag) {
     batch_norm_train<decltype(tag)>(x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean, save_var);
   });
@@ -134,11 +111,6 @@ void ref_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Te
 
 void ref_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                                  const Tensor& running_var, double eps, Tensor& y) {
-  const ArgCheck check(batch_norm_forward_eval.name);
-  check_channels(check, x,
-                 {{&gamma, "gamma"}, {&beta, "beta"}, {&running_mean, "running_mean"}, {&running_var, "running_var"}});
-  check.like(y, "y", x, "x");
-  check.that(eps >= 0.0, "eps must be >= 0, got ", eps);
   dispatch_float(batch_norm_forward_eval.name, x.dtype(), [&](auto tag) {
     batch_norm_eval<decltype(tag)>(x, gamma, beta, running_mean, running_var, eps, y);
   });
@@ -146,13 +118,7 @@ void ref_batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Ten
 
 void ref_batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
                              const Tensor& save_var, double eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  const ArgCheck check(batch_norm_backward.name);
-  check_channels(check, x, {{&gamma, "gamma"}, {&save_mean, "save_mean"}, {&save_var, "save_var"}});
-  check.like(dy, "dy", x, "x");
-  check.like(dx, "dx", x, "x");
   // Undefined dgamma / dbeta are not computed (a frozen affine transform).
-  if (dgamma.defined()) check_per_channel(check, dgamma, "dgamma", x);
-  if (dbeta.defined()) check_per_channel(check, dbeta, "dbeta", x);
   dispatch_float(batch_norm_backward.name, x.dtype(), [&](auto tag) {
     batch_norm_grad<decltype(tag)>(dy, x, gamma, save_mean, save_var, eps, dx, dgamma, dbeta);
   });

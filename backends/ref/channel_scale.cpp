@@ -1,7 +1,6 @@
 // Reference channel-wise scaling: plain loops through strides over [N,C,H,W] (or [N,C] as [N,C,1,1]);
 // the per-channel sums of the backward accumulate in double.
 #include "backends/channel_scale.h"
-#include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"
 
@@ -47,26 +46,11 @@ void scale_channels_grad(const Tensor& dy_t, const Tensor& x_t, const Tensor& s_
   }
 }
 
-void check_scale(const ArgCheck& check, const Tensor& x, const Tensor& s) {
-  check.float_input(x, "x");
-  check.that(x.dim() == 4 || x.dim() == 2, "x is ", x.str(), ", expected [N,C,H,W] or [N,C]");
-  check.same_dtype(s, "s", x, "x");
-  check.shape(s, "s", {x.size(0), x.size(1)}, "N and C of x");
-}
-
 void ref_channel_scale_forward(const Tensor& x, const Tensor& s, Tensor& y) {
-  const ArgCheck check(channel_scale_forward.name);
-  check_scale(check, x, s);
-  check.like(y, "y", x, "x");
   dispatch_float(channel_scale_forward.name, x.dtype(), [&](auto tag) { scale_channels<decltype(tag)>(x, s, y); });
 }
 
 void ref_channel_scale_backward(const Tensor& dy, const Tensor& x, const Tensor& s, Tensor& dx, Tensor& ds) {
-  const ArgCheck check(channel_scale_backward.name);
-  check_scale(check, x, s);
-  check.like(dy, "dy", x, "x");
-  if (dx.defined()) check.like(dx, "dx", x, "x");
-  if (ds.defined()) check.like(ds, "ds", s, "s");
   dispatch_float(channel_scale_backward.name, x.dtype(),
                  [&](auto tag) { scale_channels_grad<decltype(tag)>(dy, x, s, dx, ds); });
 }

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "backends/classification_loss.h"
-#include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"
 
@@ -90,33 +89,12 @@ void loss_backward(const Tensor& saved_t, const Tensor& labels_t, const LossSpec
   }
 }
 
-void check_rows(const ArgCheck& check, const Tensor& scores, const char* name, const Tensor& labels) {
-  check.float_input(scores, name);
-  check.rank(scores, name, 2);
-  const int64_t N = scores.size(0), C = scores.size(1);
-  check.that(N > 0 && C > 0, name, " must have at least one row and one class, got ", scores.str());
-  check.dtype(labels, "labels", DType::i64);
-  check.shape(labels, "labels", {N}, "one label per row");
-  const View1<const int64_t> label(labels);
-  for (int64_t n = 0; n < N; ++n)
-    check.that(label(n) >= 0 && label(n) < C, "label ", label(n), " at index ", n, " is out of range [0, ", C, ")");
-}
-
 void forward(const Tensor& logits, const Tensor& labels, const LossSpec& spec, Tensor& loss, Tensor& saved) {
-  const ArgCheck check(classification_loss_forward.name);
-  check_rows(check, logits, "logits", labels);
-  check_loss_spec(spec);
-  check.same_dtype(loss, "loss", logits, "logits");
-  check.shape(loss, "loss", {1});
-  check.like(saved, "saved", logits, "logits");
   dispatch_float(classification_loss_forward.name, logits.dtype(),
                  [&](auto tag) { loss_forward<decltype(tag)>(logits, labels, spec, loss, saved); });
 }
 
 void backward(const Tensor& saved, const Tensor& labels, const LossSpec& spec, double dloss, Tensor& dlogits) {
-  const ArgCheck check(classification_loss_backward.name);
-  check_rows(check, saved, "saved", labels);
-  check.like(dlogits, "dlogits", saved, "saved");
   dispatch_float(classification_loss_backward.name, saved.dtype(),
                  [&](auto tag) { loss_backward<decltype(tag)>(saved, labels, spec, dloss, dlogits); });
 }

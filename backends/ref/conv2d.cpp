@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "backends/kernels.h"
-#include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"
 #include "backends/ref/window.h"
@@ -13,31 +12,15 @@
 namespace collapse::ref {
 namespace {
 
-// The sizes of one convolution, read from x and w and checked against each other.
-struct ConvGeometry {
-  int64_t N, Ci, H, W, Co, k, Ho, Wo;
+// The sizes of one convolution (the shared geometry of backends/shapes.h) and its window.
+struct ConvGeometry : Conv2dGeometry {
   Window window;
-  Shape output_shape() const { return {N, Co, Ho, Wo}; }
-  // "x [2, 3, 8, 8] convolved by w [4, 3, 3, 3], stride 1, padding 1", for error messages.
-  std::string describe(const char* input, const char* weights) const {
-    return std::string(input) + " " + shape_str({N, Ci, H, W}) + " convolved by " + weights + " " +
-           shape_str({Co, Ci, k, k}) + ", stride " + std::to_string(window.stride) + ", padding " +
-           std::to_string(window.padding);
-  }
 };
 
-ConvGeometry conv_geometry(const ArgCheck& check, const Shape& x, const Shape& w, const Conv2dParams& p) {
-  check.that(x.size() == 4, "x must be [N,Ci,H,W], got ", shape_str(x));
-  check.that(w.size() == 4, "w must be [Co,Ci,k,k], got ", shape_str(w));
-  check.that(w[1] == x[1], "w ", shape_str(w), " expects ", w[1], " input channels but x ", shape_str(x), " has ", x[1]);
-  check.that(w[2] == w[3], "only square kernels are supported, w is ", shape_str(w));
-  check.that(p.stride >= 1 && p.padding >= 0, "stride must be >= 1 and padding >= 0, got stride ", p.stride,
-             " padding ", p.padding);
-  check.that(w[2] <= x[2] + 2 * p.padding && w[2] <= x[3] + 2 * p.padding, "kernel of w ", shape_str(w),
-             " is larger than the padded input x ", shape_str(x), " (padding ", p.padding, ")");
-  const int64_t k = w[2];
-  return {x[0], x[1], x[2], x[3], w[0], k, conv_out_size(x[2], k, p.stride, p.padding),
-          conv_out_size(x[3], k, p.stride, p.padding), Window{k, p.stride, p.padding}};
+// The rules were checked before the kernel ran (Kernel::check): this only reads the sizes.
+ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Conv2dParams& p) {
+  const Conv2dGeometry g = collapse::conv2d_geometry(ArgCheck("conv2d"), x, w, p);
+  return {g, Window{g.k, p.stride, p.padding}};
 }
 
 template <class T>
@@ -108,41 +91,18 @@ void convolve_backward_weights(const ConvGeometry& g, const Tensor& x_t, const T
 }
 
 void ref_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
-  const ArgCheck check(conv2d_forward.name);
-  check.float_input(x, "x");
-  check.same_dtype(w, "w", x, "x");
-  const ConvGeometry g = conv_geometry(check, x.shape(), w.shape(), p);
-  if (b.defined()) {
-    check.same_dtype(b, "b", x, "x");
-    check.shape(b, "b", {g.Co}, "one bias per output channel of w");
-  }
-  check.same_dtype(y, "y", x, "x");
-  check.shape(y, "y", g.output_shape(), g.describe("x", "w"));
+  const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   dispatch_float(conv2d_forward.name, x.dtype(), [&](auto tag) { convolve<decltype(tag)>(g, x, w, b, y); });
 }
 
 void ref_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
-  const ArgCheck check(conv2d_backward_data.name);
-  check.float_input(dy, "dy");
-  check.same_dtype(w, "w", dy, "dy");
-  check.same_dtype(dx, "dx", dy, "dy");
-  const ConvGeometry g = conv_geometry(check, dx.shape(), w.shape(), p);
-  check.shape(dy, "dy", g.output_shape(), g.describe("dx", "w"));
+  const ConvGeometry g = conv_geometry(dx.shape(), w.shape(), p);
   dispatch_float(conv2d_backward_data.name, dy.dtype(),
                  [&](auto tag) { convolve_backward_data<decltype(tag)>(g, dy, w, dx); });
 }
 
 void ref_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db) {
-  const ArgCheck check(conv2d_backward_weights.name);
-  check.float_input(x, "x");
-  check.same_dtype(dy, "dy", x, "x");
-  check.same_dtype(dw, "dw", x, "x");
-  const ConvGeometry g = conv_geometry(check, x.shape(), dw.shape(), p);
-  check.shape(dy, "dy", g.output_shape(), g.describe("x", "dw"));
-  if (db.defined()) {
-    check.same_dtype(db, "db", x, "x");
-    check.shape(db, "db", {g.Co}, "one bias per output channel of dw");
-  }
+  const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), p);
   dispatch_float(conv2d_backward_weights.name, x.dtype(),
                  [&](auto tag) { convolve_backward_weights<decltype(tag)>(g, x, dy, dw, db); });
 }

@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "backends/kernels.h"
-#include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"
 
@@ -46,35 +45,12 @@ void cross_entropy_grad(const Tensor& probs_t, const Tensor& labels_t, double dl
     }
 }
 
-// scores ([N,C] logits or probabilities) with one int64 label in [0, C) per row.
-void check_scores_and_labels(const ArgCheck& check, const Tensor& scores, const char* scores_name,
-                             const Tensor& labels) {
-  check.float_input(scores, scores_name);
-  check.rank(scores, scores_name, 2);
-  const int64_t N = scores.size(0), C = scores.size(1);
-  check.that(N > 0 && C > 0, scores_name, " must have at least one row and one class, got ", scores.str());
-  check.dtype(labels, "labels", DType::i64);
-  check.shape(labels, "labels", {N}, "one label per row of " + std::string(scores_name) + " " + shape_str(scores.shape()));
-  View1<const int64_t> label(labels);
-  for (int64_t n = 0; n < N; ++n)
-    check.that(label(n) >= 0 && label(n) < C, "label ", label(n), " at index ", n, " is out of range [0, ", C,
-               ") for ", scores_name, " ", shape_str(scores.shape()));
-}
-
 void ref_cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs) {
-  const ArgCheck check(cross_entropy_forward.name);
-  check_scores_and_labels(check, logits, "logits", labels);
-  check.same_dtype(loss, "loss", logits, "logits");
-  check.shape(loss, "loss", {1});
-  check.like(probs, "probs", logits, "logits");
   dispatch_float(cross_entropy_forward.name, logits.dtype(),
                  [&](auto tag) { cross_entropy<decltype(tag)>(logits, labels, loss, probs); });
 }
 
 void ref_cross_entropy_backward(const Tensor& probs, const Tensor& labels, double dloss, Tensor& dlogits) {
-  const ArgCheck check(cross_entropy_backward.name);
-  check_scores_and_labels(check, probs, "probs", labels);
-  check.like(dlogits, "dlogits", probs, "probs");
   dispatch_float(cross_entropy_backward.name, probs.dtype(),
                  [&](auto tag) { cross_entropy_grad<decltype(tag)>(probs, labels, dloss, dlogits); });
 }

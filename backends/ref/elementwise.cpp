@@ -1,7 +1,6 @@
 // Reference elementwise arithmetic: y = a + b, acc += alpha * x (gradient accumulation), y = alpha * x.
 // Shapes must match exactly (no broadcasting); layouts may differ, and outputs may alias inputs.
 #include "backends/kernels.h"
-#include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"
 
@@ -30,24 +29,14 @@ void scaled_update(double alpha, const Tensor& x_t, double beta, Tensor& out_t) 
 }
 
 void ref_add_forward(const Tensor& a, const Tensor& b, Tensor& y) {
-  const ArgCheck check(add_forward.name);
-  check.float_input(a, "a");
-  check.like(b, "b", a, "a");
-  check.like(y, "y", a, "a");
   dispatch_float(add_forward.name, a.dtype(), [&](auto tag) { add<decltype(tag)>(a, b, y); });
 }
 
 void ref_axpy(double alpha, const Tensor& x, Tensor& acc) {
-  const ArgCheck check(axpy.name);
-  check.float_input(x, "x");
-  check.like(acc, "acc", x, "x");
   dispatch_float(axpy.name, x.dtype(), [&](auto tag) { scaled_update<decltype(tag)>(alpha, x, 1.0, acc); });
 }
 
 void ref_scale(double alpha, const Tensor& x, Tensor& y) {
-  const ArgCheck check(scale.name);
-  check.float_input(x, "x");
-  check.like(y, "y", x, "x");
   dispatch_float(scale.name, x.dtype(), [&](auto tag) { scaled_update<decltype(tag)>(alpha, x, 0.0, y); });
 }
 

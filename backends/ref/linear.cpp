@@ -1,7 +1,6 @@
 // Reference fully connected layer (PyTorch's nn.Linear): x [N,K], w [M,K], b [M], y [N,M] = x wᵀ + b.
 // Dot products accumulate in double.
 #include "backends/kernels.h"
-#include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"
 
@@ -12,13 +11,8 @@ struct LinearSizes {
   int64_t N, K, M;
 };
 
-// Sizes from x [N,K] and w [M,K], checked against each other.
-LinearSizes linear_sizes(const ArgCheck& check, const Tensor& x, const char* x_name, const Tensor& w,
-                         const char* w_name) {
-  check.rank(x, x_name, 2);
-  check.rank(w, w_name, 2);
-  check.that(x.size(1) == w.size(1), x_name, " ", shape_str(x.shape()), " has ", x.size(1), " features but ", w_name,
-             " ", shape_str(w.shape()), " expects ", w.size(1));
+// Sizes from x [N,K] and w [M,K] (checked by Kernel::check before the kernel runs).
+LinearSizes linear_sizes(const Tensor& x, const Tensor& w) {
   return {x.size(0), x.size(1), w.size(0)};
 }
 
@@ -68,40 +62,17 @@ void linear_grad_weights(const LinearSizes& s, const Tensor& x_t, const Tensor& 
 }
 
 void ref_linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
-  const ArgCheck check(linear_forward.name);
-  check.float_input(x, "x");
-  check.same_dtype(w, "w", x, "x");
-  const LinearSizes s = linear_sizes(check, x, "x", w, "w");
-  if (b.defined()) {
-    check.same_dtype(b, "b", x, "x");
-    check.shape(b, "b", {s.M}, "one bias per row of w");
-  }
-  check.same_dtype(y, "y", x, "x");
-  check.shape(y, "y", {s.N, s.M});
+  const LinearSizes s = linear_sizes(x, w);
   dispatch_float(linear_forward.name, x.dtype(), [&](auto tag) { linear<decltype(tag)>(s, x, w, b, y); });
 }
 
 void ref_linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
-  const ArgCheck check(linear_backward_data.name);
-  check.float_input(dy, "dy");
-  check.same_dtype(w, "w", dy, "dy");
-  check.same_dtype(dx, "dx", dy, "dy");
-  const LinearSizes s = linear_sizes(check, dx, "dx", w, "w");
-  check.shape(dy, "dy", {s.N, s.M}, "[rows of dx, rows of w]");
+  const LinearSizes s = linear_sizes(dx, w);
   dispatch_float(linear_backward_data.name, dy.dtype(), [&](auto tag) { linear_grad_input<decltype(tag)>(s, dy, w, dx); });
 }
 
 void ref_linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
-  const ArgCheck check(linear_backward_weights.name);
-  check.float_input(x, "x");
-  check.same_dtype(dy, "dy", x, "x");
-  check.same_dtype(dw, "dw", x, "x");
-  const LinearSizes s = linear_sizes(check, x, "x", dw, "dw");
-  check.shape(dy, "dy", {s.N, s.M}, "[rows of x, rows of dw]");
-  if (db.defined()) {
-    check.same_dtype(db, "db", x, "x");
-    check.shape(db, "db", {s.M}, "one bias per row of dw");
-  }
+  const LinearSizes s = linear_sizes(x, dw);
   dispatch_float(linear_backward_weights.name, x.dtype(),
                  [&](auto tag) { linear_grad_weights<decltype(tag)>(s, x, dy, dw, db); });
 }

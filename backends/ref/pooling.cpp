@@ -5,7 +5,6 @@
 #include <string>
 
 #include "backends/kernels.h"
-#include "backends/ref/checks.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"
 #include "backends/ref/window.h"
@@ -13,29 +12,16 @@
 namespace collapse::ref {
 namespace {
 
-struct PoolGeometry {
-  int64_t N, C, H, W, Ho, Wo;
+// The sizes of one pooling (the shared geometry of backends/shapes.h) and its window.
+struct PoolGeometry : Pool2dGeometry {
   Window window;
-  Shape output_shape() const { return {N, C, Ho, Wo}; }
-  // "x [2, 3, 8, 8] pooled by kernel 3, stride 2, padding 1", for error messages.
-  std::string describe(const char* input) const {
-    return std::string(input) + " " + shape_str({N, C, H, W}) + " pooled by kernel " + std::to_string(window.kernel) +
-           ", stride " + std::to_string(window.stride) + ", padding " + std::to_string(window.padding);
-  }
+  Shape output_shape() const { return output(); }
 };
 
-// The pooling of an input of shape `x` (for backward passes, the shape of dx).
-PoolGeometry pool_geometry(const ArgCheck& check, const Tensor& x, const char* x_name, const Pool2dParams& p) {
-  check.rank(x, x_name, 4);
-  check.that(p.kernel >= 1 && p.stride >= 1 && p.padding >= 0, "kernel and stride must be >= 1 and padding >= 0, got kernel ",
-             p.kernel, " stride ", p.stride, " padding ", p.padding);
-  // As PyTorch: otherwise a window could hold padding only.
-  check.that(p.padding <= p.kernel / 2, "padding ", p.padding, " must be at most half the kernel ", p.kernel);
-  const Shape& s = x.shape();
-  check.that(p.kernel <= s[2] + 2 * p.padding && p.kernel <= s[3] + 2 * p.padding, "kernel ", p.kernel,
-             " is larger than the padded input ", x_name, " ", shape_str(s), " (padding ", p.padding, ")");
-  return {s[0], s[1], s[2], s[3], conv_out_size(s[2], p.kernel, p.stride, p.padding),
-          conv_out_size(s[3], p.kernel, p.stride, p.padding), Window{p.kernel, p.stride, p.padding}};
+// The pooling of an input of shape `x` (for backward passes, the shape of dx); the rules were checked
+// before the kernel ran (Kernel::check).
+PoolGeometry pool_geometry(const Tensor& x, const Pool2dParams& p) {
+  return {collapse::pool2d_geometry(ArgCheck("pool2d"), x.shape(), "x", p), Window{p.kernel, p.stride, p.padding}};
 }
 
 // Max pool: the workspace holds, per output, the argmax's index ih * W + iw within its [H,W] input plane
@@ -66,7 +52,10 @@ void max_pool(const PoolGeometry& g, const Tensor& x_t, Tensor& y_t, Tensor& wor
 
 // A workspace from elsewhere (or stale) must point into each output's own window; a stray index would
 // silently drop that output's gradient.
-void check_argmax_in_windows(const ArgCheck& check, const PoolGeometry& g, const Tensor& workspace_t) {
+void check_workspace(const PoolGeometry& g, const Tensor& workspace_t) {
+  const ArgCheck check(max_pool2d_backward.name);
+  check.dtype(workspace_t, "workspace", DType::i64, Device::cpu());
+  check.shape(workspace_t, "workspace", g.output_shape(), "one argmax per output");
   View4<const int64_t> argmax(workspace_t);
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t c = 0; c < g.C; ++c)
@@ -160,65 +149,36 @@ void global_avg_pool_grad(const Tensor& dy_t, Tensor& dx_t) {
 }
 
 void ref_max_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& workspace) {
-  const ArgCheck check(max_pool2d_forward.name);
-  check.float_input(x, "x");
-  const PoolGeometry g = pool_geometry(check, x, "x", p);
-  check.same_dtype(y, "y", x, "x");
-  check.shape(y, "y", g.output_shape(), g.describe("x"));
+  const PoolGeometry g = pool_geometry(x, p);
   if (!workspace.defined()) workspace = Tensor::empty(g.output_shape(), DType::i64);
-  check.dtype(workspace, "workspace", DType::i64);
+  const ArgCheck check(max_pool2d_forward.name);
+  check.dtype(workspace, "workspace", DType::i64, Device::cpu());
   check.shape(workspace, "workspace", g.output_shape(), "one argmax per output");
   dispatch_float(max_pool2d_forward.name, x.dtype(), [&](auto tag) { max_pool<decltype(tag)>(g, x, y, workspace); });
 }
 
 void ref_max_pool2d_backward(const Tensor& dy, const Tensor& workspace, const Pool2dParams& p, Tensor& dx) {
-  const ArgCheck check(max_pool2d_backward.name);
-  check.float_input(dy, "dy");
-  check.same_dtype(dx, "dx", dy, "dy");
-  const PoolGeometry g = pool_geometry(check, dx, "dx", p);
-  check.shape(dy, "dy", g.output_shape(), g.describe("dx"));
-  check.dtype(workspace, "workspace", DType::i64);
-  check.shape(workspace, "workspace", g.output_shape(), "one argmax per output");
-  check_argmax_in_windows(check, g, workspace);
+  const PoolGeometry g = pool_geometry(dx, p);
+  check_workspace(g, workspace);
   dispatch_float(max_pool2d_backward.name, dy.dtype(),
                  [&](auto tag) { max_pool_grad<decltype(tag)>(g, dy, workspace, dx); });
 }
 
 void ref_avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y) {
-  const ArgCheck check(avg_pool2d_forward.name);
-  check.float_input(x, "x");
-  const PoolGeometry g = pool_geometry(check, x, "x", p);
-  check.same_dtype(y, "y", x, "x");
-  check.shape(y, "y", g.output_shape(), g.describe("x"));
+  const PoolGeometry g = pool_geometry(x, p);
   dispatch_float(avg_pool2d_forward.name, x.dtype(), [&](auto tag) { avg_pool<decltype(tag)>(g, x, y); });
 }
 
 void ref_avg_pool2d_backward(const Tensor& dy, const Pool2dParams& p, Tensor& dx) {
-  const ArgCheck check(avg_pool2d_backward.name);
-  check.float_input(dy, "dy");
-  check.same_dtype(dx, "dx", dy, "dy");
-  const PoolGeometry g = pool_geometry(check, dx, "dx", p);
-  check.shape(dy, "dy", g.output_shape(), g.describe("dx"));
+  const PoolGeometry g = pool_geometry(dx, p);
   dispatch_float(avg_pool2d_backward.name, dy.dtype(), [&](auto tag) { avg_pool_grad<decltype(tag)>(g, dy, dx); });
 }
 
 void ref_global_avg_pool_forward(const Tensor& x, Tensor& y) {
-  const ArgCheck check(global_avg_pool_forward.name);
-  check.float_input(x, "x");
-  check.rank(x, "x", 4);
-  check.that(x.size(2) * x.size(3) > 0, "x has an empty plane: ", x.str());
-  check.same_dtype(y, "y", x, "x");
-  check.shape(y, "y", {x.size(0), x.size(1)}, "[N,C] of x");
   dispatch_float(global_avg_pool_forward.name, x.dtype(), [&](auto tag) { global_avg_pool<decltype(tag)>(x, y); });
 }
 
 void ref_global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
-  const ArgCheck check(global_avg_pool_backward.name);
-  check.float_input(dy, "dy");
-  check.same_dtype(dx, "dx", dy, "dy");
-  check.rank(dx, "dx", 4);
-  check.that(dx.size(2) * dx.size(3) > 0, "dx has an empty plane: ", dx.str());
-  check.shape(dy, "dy", {dx.size(0), dx.size(1)}, "[N,C] of dx");
   dispatch_float(global_avg_pool_backward.name, dy.dtype(),
                  [&](auto tag) { global_avg_pool_grad<decltype(tag)>(dy, dx); });
 }

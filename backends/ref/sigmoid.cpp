@@ -1,11 +1,9 @@
-// Reference sigmoid: plain loops through strides, computed in double. exp of a non-positive number only,
-// so neither tail overflows.
+// Reference sigmoid, in double: exp of a non-positive number only, so neither tail overflows. The
+// backward dσ = σ(1 − σ) reads the forward's output.
 #include <cmath>
 
+#include "backends/ref/unary.h"
 #include "backends/sigmoid.h"
-#include "backends/ref/checks.h"
-#include "backends/ref/float_dispatch.h"
-#include "backends/ref/strided.h"
 
 namespace collapse::ref {
 namespace {
@@ -16,38 +14,10 @@ double stable_sigmoid(double v) {
   return e / (1.0 + e);
 }
 
-template <class T>
-void sigmoid(const Tensor& x_t, Tensor& y_t) {
-  const T* x = x_t.data<T>();
-  T* y = y_t.data<T>();
-  for_each_offset<2>(x_t.shape(), {x_t.strides(), y_t.strides()},
-                     [&](const auto& at) { y[at[1]] = static_cast<T>(stable_sigmoid(x[at[0]])); });
-}
-
-template <class T>
-void sigmoid_grad(const Tensor& dy_t, const Tensor& y_t, Tensor& dx_t) {
-  const T* dy = dy_t.data<T>();
-  const T* y = y_t.data<T>();
-  T* dx = dx_t.data<T>();
-  for_each_offset<3>(dy_t.shape(), {dy_t.strides(), y_t.strides(), dx_t.strides()}, [&](const auto& at) {
-    const double s = y[at[1]];
-    dx[at[2]] = static_cast<T>(dy[at[0]] * s * (1.0 - s));
-  });
-}
-
-void ref_sigmoid_forward(const Tensor& x, Tensor& y) {
-  const ArgCheck check(sigmoid_forward.name);
-  check.float_input(x, "x");
-  check.like(y, "y", x, "x");
-  dispatch_float(sigmoid_forward.name, x.dtype(), [&](auto tag) { sigmoid<decltype(tag)>(x, y); });
-}
+void ref_sigmoid_forward(const Tensor& x, Tensor& y) { unary_forward(sigmoid_forward.name, x, y, stable_sigmoid); }
 
 void ref_sigmoid_backward(const Tensor& dy, const Tensor& y, Tensor& dx) {
-  const ArgCheck check(sigmoid_backward.name);
-  check.float_input(dy, "dy");
-  check.like(y, "y", dy, "dy");
-  check.like(dx, "dx", dy, "dy");
-  dispatch_float(sigmoid_backward.name, dy.dtype(), [&](auto tag) { sigmoid_grad<decltype(tag)>(dy, y, dx); });
+  unary_backward(sigmoid_backward.name, dy, y, dx, [](double g, double s) { return g * s * (1.0 - s); });
 }
 
 }  // namespace

@@ -3,15 +3,15 @@
 namespace collapse {
 
 DenseLayer::DenseLayer(int64_t in, int64_t growth, int64_t bottleneck, Generator& gen) : Module("DenseLayer") {
-  norm1_ = register_module("norm1", std::make_shared<BatchNorm2d>(in));
+  norm1_ = register_module("norm1", std::make_shared<BatchNormReLU2d>(in));
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(in, bottleneck, 1, 1, 0, false, gen));
-  norm2_ = register_module("norm2", std::make_shared<BatchNorm2d>(bottleneck));
+  norm2_ = register_module("norm2", std::make_shared<BatchNormReLU2d>(bottleneck));
   conv2_ = register_module("conv2", std::make_shared<Conv2d>(bottleneck, growth, 3, 1, 1, false, gen));
 }
 
 Variable DenseLayer::forward(const Variable& x) {
-  Variable h = (*conv1_)(norm1_->forward_relu(x));
-  return (*conv2_)(norm2_->forward_relu(h));
+  Variable h = (*conv1_)((*norm1_)(x));
+  return (*conv2_)((*norm2_)(h));
 }
 
 DenseBlock::DenseBlock(int64_t layers, int64_t in, int64_t growth, int64_t bottleneck, Generator& gen)
@@ -59,7 +59,7 @@ DenseNetLayout densenet_layout(int depth) {
 
 std::shared_ptr<Sequential> transition(int64_t in, int64_t out, Generator& gen) {
   auto t = std::make_shared<Sequential>();
-  t->add(std::make_shared<BatchNorm2d>(in), "norm");
+  t->add(std::make_shared<BatchNormReLU2d>(in), "norm");
   t->add(std::make_shared<ReLU>(), "relu");
   t->add(std::make_shared<Conv2d>(in, out, 1, 1, 0, false, gen), "conv");
   t->add(std::make_shared<AvgPool2d>(2, 2), "pool");
@@ -79,7 +79,7 @@ DenseNet::DenseNet(const ModelConfig& cfg, Generator& gen) : Network("DenseNet")
   if (layout.imagenet) {
     channels = scaled_channels(64, cfg.width);
     features_->add(std::make_shared<Conv2d>(cfg.in_channels, channels, 7, 2, 3, false, gen), "conv0");
-    features_->add(std::make_shared<BatchNorm2d>(channels), "norm0");
+    features_->add(std::make_shared<BatchNormReLU2d>(channels), "norm0");
     features_->add(std::make_shared<ReLU>(), "relu0");
     features_->add(std::make_shared<MaxPool2d>(3, 2, 1), "pool0");
   } else {
@@ -95,9 +95,9 @@ DenseNet::DenseNet(const ModelConfig& cfg, Generator& gen) : Network("DenseNet")
       channels /= 2;
     }
   }
-  // Sequential runs norm5 + relu5 (and each transition's norm + relu, the ImageNet stem's norm0 + relu0) as
-  // one fused batch_norm_relu, under the same names.
-  features_->add(std::make_shared<BatchNorm2d>(channels), "norm5");
+  // norm5 + relu5 (and each transition's norm + relu, the ImageNet stem's norm0 + relu0) are a BatchNormReLU
+  // and a ReLU that Sequential calls on_rectified: one fused batch_norm_relu, under torchvision's names.
+  features_->add(std::make_shared<BatchNormReLU2d>(channels), "norm5");
   features_->add(std::make_shared<ReLU>(), "relu5");
   classifier_ = register_module("classifier", std::make_shared<Linear>(channels, cfg.num_classes, gen));
 }

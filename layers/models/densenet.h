@@ -14,7 +14,7 @@ class DenseLayer : public Module {
   DenseLayer(int64_t in, int64_t growth, int64_t bottleneck, Generator& gen);
   Variable forward(const Variable& x) override;  // returns only the k new channels
  private:
-  std::shared_ptr<BatchNorm2d> norm1_, norm2_;
+  std::shared_ptr<BatchNormReLU2d> norm1_, norm2_;
   std::shared_ptr<Conv2d> conv1_, conv2_;
 };
 

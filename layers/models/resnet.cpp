@@ -17,31 +17,31 @@ Variable shortcut(const std::shared_ptr<Sequential>& downsample, const Variable&
 
 BasicBlock::BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& gen) : Module("BasicBlock") {
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(in, planes, 3, stride, 1, false, gen));
-  bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
+  bn1_ = register_module("bn1", std::make_shared<BatchNormReLU2d>(planes));
   conv2_ = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, 1, 1, false, gen));
-  bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
+  bn2_ = register_module("bn2", std::make_shared<BatchNormReLU2d>(planes));
   if ((downsample_ = make_downsample(in, planes * kExpansion, stride, gen))) register_module("downsample", downsample_);
 }
 
 Variable BasicBlock::forward(const Variable& x) {
-  Variable out = bn1_->forward_relu((*conv1_)(x));
-  return bn2_->forward_add_relu((*conv2_)(out), shortcut(downsample_, x));
+  Variable out = (*bn1_)((*conv1_)(x));
+  return bn2_->forward_add((*conv2_)(out), shortcut(downsample_, x));
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& gen) : Module("Bottleneck") {
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(in, planes, 1, 1, 0, false, gen));
-  bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
+  bn1_ = register_module("bn1", std::make_shared<BatchNormReLU2d>(planes));
   conv2_ = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, stride, 1, false, gen));
-  bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
+  bn2_ = register_module("bn2", std::make_shared<BatchNormReLU2d>(planes));
   conv3_ = register_module("conv3", std::make_shared<Conv2d>(planes, planes * kExpansion, 1, 1, 0, false, gen));
-  bn3_ = register_module("bn3", std::make_shared<BatchNorm2d>(planes * kExpansion));
+  bn3_ = register_module("bn3", std::make_shared<BatchNormReLU2d>(planes * kExpansion));
   if ((downsample_ = make_downsample(in, planes * kExpansion, stride, gen))) register_module("downsample", downsample_);
 }
 
 Variable Bottleneck::forward(const Variable& x) {
-  Variable out = bn1_->forward_relu((*conv1_)(x));
-  out = bn2_->forward_relu((*conv2_)(out));
-  return bn3_->forward_add_relu((*conv3_)(out), shortcut(downsample_, x));
+  Variable out = (*bn1_)((*conv1_)(x));
+  out = (*bn2_)((*conv2_)(out));
+  return bn3_->forward_add((*conv3_)(out), shortcut(downsample_, x));
 }
 
 namespace {
@@ -71,12 +71,12 @@ ResNet::ResNet(const ModelConfig& cfg, Generator& gen, const ResidualBlockFactor
   const bool imagenet_stem = cfg.image_size > 96;
   int64_t channels = scaled_channels(64, cfg.width);
   // The stem's modules are registered on the ResNet itself (conv1, bn1, maxpool) to keep torchvision's
-  // names; stem_ only sequences them (and runs bn1 + ReLU fused, as Sequential does).
+  // names; stem_ only sequences them (bn1 is a BatchNormReLU: the ReLU after it costs nothing).
   stem_ = std::make_shared<Sequential>();
   stem_->add(register_module("conv1", imagenet_stem
                                           ? std::make_shared<Conv2d>(cfg.in_channels, channels, 7, 2, 3, false, gen)
                                           : std::make_shared<Conv2d>(cfg.in_channels, channels, 3, 1, 1, false, gen)));
-  stem_->add(register_module("bn1", std::make_shared<BatchNorm2d>(channels)));
+  stem_->add(register_module("bn1", std::make_shared<BatchNormReLU2d>(channels)));
   stem_->add(std::make_shared<ReLU>());
   if (imagenet_stem) stem_->add(register_module("maxpool", std::make_shared<MaxPool2d>(3, 2, 1)));
 

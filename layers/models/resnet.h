@@ -19,7 +19,7 @@ class BasicBlock : public Module {
 
  private:
   std::shared_ptr<Conv2d> conv1_, conv2_;
-  std::shared_ptr<BatchNorm2d> bn1_, bn2_;
+  std::shared_ptr<BatchNormReLU2d> bn1_, bn2_;  // bn2 ends the block: relu(bn2(.) + shortcut)
   std::shared_ptr<Sequential> downsample_;
 };
 
@@ -31,7 +31,7 @@ class Bottleneck : public Module {
 
  private:
   std::shared_ptr<Conv2d> conv1_, conv2_, conv3_;
-  std::shared_ptr<BatchNorm2d> bn1_, bn2_, bn3_;
+  std::shared_ptr<BatchNormReLU2d> bn1_, bn2_, bn3_;  // bn3 ends the block
   std::shared_ptr<Sequential> downsample_;
 };
 

@@ -11,7 +11,7 @@ Variable shortcut(const std::shared_ptr<Sequential>& downsample, const Variable&
 SEBasicBlock::SEBasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& gen, int64_t reduction)
     : Module("SEBasicBlock") {
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(in, planes, 3, stride, 1, false, gen));
-  bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
+  bn1_ = register_module("bn1", std::make_shared<BatchNormReLU2d>(planes));
   conv2_ = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, 1, 1, false, gen));
   bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
   se_ = register_module("se", std::make_shared<SqueezeExcitation>(planes * kExpansion, gen, reduction));
@@ -19,7 +19,7 @@ SEBasicBlock::SEBasicBlock(int64_t in, int64_t planes, int64_t stride, Generator
 }
 
 Variable SEBasicBlock::forward(const Variable& x) {
-  Variable out = relu((*bn1_)((*conv1_)(x)));
+  Variable out = (*bn1_)((*conv1_)(x));
   out = (*se_)((*bn2_)((*conv2_)(out)));
   return relu(add(out, shortcut(downsample_, x)));
 }
@@ -27,9 +27,9 @@ Variable SEBasicBlock::forward(const Variable& x) {
 SEBottleneck::SEBottleneck(int64_t in, int64_t planes, int64_t stride, Generator& gen, int64_t reduction)
     : Module("SEBottleneck") {
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(in, planes, 1, 1, 0, false, gen));
-  bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
+  bn1_ = register_module("bn1", std::make_shared<BatchNormReLU2d>(planes));
   conv2_ = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, stride, 1, false, gen));
-  bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
+  bn2_ = register_module("bn2", std::make_shared<BatchNormReLU2d>(planes));
   conv3_ = register_module("conv3", std::make_shared<Conv2d>(planes, planes * kExpansion, 1, 1, 0, false, gen));
   bn3_ = register_module("bn3", std::make_shared<BatchNorm2d>(planes * kExpansion));
   se_ = register_module("se", std::make_shared<SqueezeExcitation>(planes * kExpansion, gen, reduction));
@@ -37,8 +37,8 @@ SEBottleneck::SEBottleneck(int64_t in, int64_t planes, int64_t stride, Generator
 }
 
 Variable SEBottleneck::forward(const Variable& x) {
-  Variable out = relu((*bn1_)((*conv1_)(x)));
-  out = relu((*bn2_)((*conv2_)(out)));
+  Variable out = (*bn1_)((*conv1_)(x));
+  out = (*bn2_)((*conv2_)(out));
   out = (*se_)((*bn3_)((*conv3_)(out)));
   return relu(add(out, shortcut(downsample_, x)));
 }

@@ -19,7 +19,8 @@ class SEBasicBlock : public Module {
 
  private:
   std::shared_ptr<Conv2d> conv1_, conv2_;
-  std::shared_ptr<BatchNorm2d> bn1_, bn2_;
+  std::shared_ptr<BatchNormReLU2d> bn1_;
+  std::shared_ptr<BatchNorm2d> bn2_;  // feeds the SE gate, not a ReLU
   std::shared_ptr<SqueezeExcitation> se_;
   std::shared_ptr<Sequential> downsample_;
 };
@@ -34,7 +35,8 @@ class SEBottleneck : public Module {
 
  private:
   std::shared_ptr<Conv2d> conv1_, conv2_, conv3_;
-  std::shared_ptr<BatchNorm2d> bn1_, bn2_, bn3_;
+  std::shared_ptr<BatchNormReLU2d> bn1_, bn2_;
+  std::shared_ptr<BatchNorm2d> bn3_;  // feeds the SE gate, not a ReLU
   std::shared_ptr<SqueezeExcitation> se_;
   std::shared_ptr<Sequential> downsample_;
 };

@@ -31,9 +31,10 @@ VGG::VGG(const ModelConfig& cfg, Generator& gen) : Network("VGG") {
     }
     const int64_t out = scaled_channels(v, cfg.width);
     features_->add(std::make_shared<Conv2d>(channels, out, 3, 1, 1, true, gen));
-    // Sequential runs this BatchNorm + ReLU pair fused; the ReLU stays an entry of its own, which keeps
-    // torchvision's indices (features.0, .1, .4, ...) and the ReLU hooks of stage_outputs().
-    features_->add(std::make_shared<BatchNorm2d>(out));
+    // BatchNorm + ReLU fused in the BatchNormReLU; the ReLU stays an entry of its own (free: Sequential
+    // calls it on_rectified), which keeps torchvision's indices (features.0, .1, .4, ...) and the ReLU hooks
+    // of stage_outputs().
+    features_->add(std::make_shared<BatchNormReLU2d>(out));
     features_->add(std::make_shared<ReLU>());
     channels = out;
   }
