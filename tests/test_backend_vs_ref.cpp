@@ -195,7 +195,8 @@ TEST_P(BackendVsRef, Conv2dForwardBackwardDataBackwardWeights) {
 TEST_P(BackendVsRef, Conv2dMixedInputAndOutputLayouts) {
   // A row-major input into a channels-last output and the reverse: the backend stages one side.
   const Conv2dParams p{1, 1};
-  for (auto [in, out] : {std::pair{kRowMajor, kCL}, {kCL, kRowMajor}}) {
+  for (auto layouts : {std::pair{kRowMajor, kCL}, {kCL, kRowMajor}}) {
+    const MemoryFormat in = layouts.first, out = layouts.second;  // plain variables: lambdas capture them (clang 14)
     const Tensor x = rand({2, 8, 5, 6}, in), w = rand({4, 8, 3, 3});
     expect_matches_ref(
         [&](Device d) {
@@ -324,7 +325,9 @@ TEST_P(BackendVsRef, AvgPoolForwardBackwardCountsPadding) {
 }
 
 TEST_P(BackendVsRef, GlobalAvgPool) {
-  for (auto [shape, layout] : {std::pair{Shape{3, 20, 5, 7}, kCL}, {Shape{1, 7, 4, 4}, kRowMajor}}) {
+  for (const auto& c : {std::pair{Shape{3, 20, 5, 7}, kCL}, {Shape{1, 7, 4, 4}, kRowMajor}}) {
+    const Shape shape = c.first;
+    const MemoryFormat layout = c.second;
     const Tensor x = rand(shape, layout), dy = rand({shape[0], shape[1]});
     expect_matches_ref(
         [&](Device d) {
@@ -356,7 +359,9 @@ DeviceOp linear_op(int64_t n, int64_t k, int64_t m, bool bias, DType dtype, Gene
 }
 
 TEST_P(BackendVsRef, Linear) {
-  for (auto [n, k, m, bias] : {std::tuple{5, 37, 10, true}, {1, 64, 3, false}, {33, 17, 100, true}}) {
+  for (const auto& c : {std::tuple{5, 37, 10, true}, {1, 64, 3, false}, {33, 17, 100, true}}) {
+    const int64_t n = std::get<0>(c), k = std::get<1>(c), m = std::get<2>(c);
+    const bool bias = std::get<3>(c);
     expect_matches_ref(linear_op(n, k, m, bias, DType::f32, gen_), weighted_op_names(bias), kReduce,
                        "linear " + std::to_string(n) + "x" + std::to_string(k) + " -> " + std::to_string(m));
   }
@@ -365,7 +370,9 @@ TEST_P(BackendVsRef, Linear) {
 // ---------------------------------------------------------------- relu, elementwise, concat
 
 TEST_P(BackendVsRef, Relu) {
-  for (auto [shape, layout] : {std::pair{Shape{2, 19, 5, 3}, kCL}, {Shape{1, 4, 3, 3}, kRowMajor}, {Shape{7, 13}, kRowMajor}}) {
+  for (const auto& c : {std::pair{Shape{2, 19, 5, 3}, kCL}, {Shape{1, 4, 3, 3}, kRowMajor}, {Shape{7, 13}, kRowMajor}}) {
+    const Shape shape = c.first;
+    const MemoryFormat layout = c.second;
     const Tensor x = rand(shape, layout), dy = rand(shape, layout);
     expect_matches_ref(
         [&](Device d) {
@@ -423,7 +430,8 @@ TEST_P(BackendVsRef, ConcatChannels) {
 // ---------------------------------------------------------------- loss and optimizer
 
 TEST_P(BackendVsRef, CrossEntropy) {
-  for (auto [n, c] : {std::pair{7, 10}, {1, 3}, {64, 100}, {5, 1000}}) {
+  for (auto size : {std::pair{7, 10}, {1, 3}, {64, 100}, {5, 1000}}) {
+    const int64_t n = size.first, c = size.second;  // plain variables: lambdas capture them (clang 14)
     Tensor logits = rand({n, c});
     scale(8.0, logits, logits);  // large logits: the max subtraction matters
     const Tensor labels = random_labels(n, c, gen_);

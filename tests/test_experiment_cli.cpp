@@ -311,7 +311,9 @@ TEST(ExperimentCli, ProfilePrintsOpsAndLayersOfTheSecondEpoch) {
       << slurp(log);
   const std::string out = slurp(log);
   EXPECT_NE(out.find("epoch 2, 5 training steps: profile"), std::string::npos) << out;
-  for (const char* row : {"conv2d_forward", "conv2d_backward_weights", "cross_entropy_forward", "layer1.0.conv1",
-                          "layer1.0.conv1 (backward)"})
+  // Layer rows: the 30 costliest are listed, and which they are depends on the build (under the sanitizers
+  // batch norm dominates), so only rows of the first block, forward and backward, are required.
+  for (const char* row : {"conv2d_forward", "conv2d_backward_weights", "cross_entropy_forward", "  layer1.0.",
+                          " (backward)"})
     EXPECT_NE(out.find(row), std::string::npos) << row << " missing from\n" << out;
 }

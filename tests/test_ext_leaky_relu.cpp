@@ -85,8 +85,9 @@ TEST(LeakyRelu, OpGradientMatchesFiniteDifferences) {
 TEST(LeakyRelu, CpuMatchesRef) {
   Generator gen(11);
   for (const Shape& shape : {Shape{2, 19, 5, 3}, Shape{1, 4, 3, 3}, Shape{7, 13}})
-    for (auto [in, out] : {std::pair{kCL, kCL}, {kRowMajor, kRowMajor}, {kRowMajor, kCL}})
+    for (auto layouts : {std::pair{kCL, kCL}, {kRowMajor, kRowMajor}, {kRowMajor, kCL}})
       for (double slope : kSlopes) {
+        const MemoryFormat in = layouts.first, out = layouts.second;  // plain variables: lambdas capture them
         const Tensor x = random_tensor(shape, DType::f32, gen, shape.size() == 4 ? in : kRowMajor);
         const Tensor dy = random_tensor(shape, DType::f32, gen, shape.size() == 4 ? in : kRowMajor);
         expect_cpu_matches_ref(
@@ -160,7 +161,8 @@ TEST(LeakyRelu, CudaMatchesRef) {
   if (!cuda_device_available()) GTEST_SKIP() << "no CUDA device (or a CPU-only build)";
   Generator gen(14);
   for (DType dtype : {DType::f32, DType::f64})
-    for (auto [in, out] : {std::pair{kCL, kCL}, {kRowMajor, kCL}}) {
+    for (auto layouts : {std::pair{kCL, kCL}, {kRowMajor, kCL}}) {
+      const MemoryFormat in = layouts.first, out = layouts.second;  // plain variables: lambdas capture them
       const Shape shape{2, 5, 4, 3};
       const Tensor x = random_tensor(shape, dtype, gen, in), dy = random_tensor(shape, dtype, gen, in);
       expect_backend_matches_ref(

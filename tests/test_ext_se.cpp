@@ -62,7 +62,9 @@ TEST(SESigmoid, RefGradientMatchesFiniteDifferences) {
 
 TEST(SESigmoid, CpuMatchesRef) {
   Generator gen(22);
-  for (auto [shape, layout] : {std::pair{Shape{2, 19, 5, 3}, kCL}, {Shape{1, 4, 3, 3}, kRowMajor}, {Shape{7, 13}, kRowMajor}}) {
+  for (const auto& c : {std::pair{Shape{2, 19, 5, 3}, kCL}, {Shape{1, 4, 3, 3}, kRowMajor}, {Shape{7, 13}, kRowMajor}}) {
+    const Shape shape = c.first;  // plain variables: the lambdas capture them (clang 14)
+    const MemoryFormat layout = c.second;
     const Tensor x = random_tensor(shape, DType::f32, gen, layout, -6, 6), dy = random_tensor(shape, DType::f32, gen, layout);
     expect_cpu_matches_ref(
         [&] {
@@ -100,7 +102,9 @@ TEST(SEChannelScale, RefGradientsMatchFiniteDifferences) {
 
 TEST(SEChannelScale, CpuMatchesRef) {
   Generator gen(24);
-  for (auto [shape, layout] : {std::pair{Shape{2, 19, 5, 3}, kCL}, {Shape{3, 8, 4, 4}, kRowMajor}, {Shape{7, 13}, kRowMajor}}) {
+  for (const auto& c : {std::pair{Shape{2, 19, 5, 3}, kCL}, {Shape{3, 8, 4, 4}, kRowMajor}, {Shape{7, 13}, kRowMajor}}) {
+    const Shape shape = c.first;  // plain variables: the lambdas capture them (clang 14)
+    const MemoryFormat layout = c.second;
     const Tensor x = random_tensor(shape, DType::f32, gen, layout), dy = random_tensor(shape, DType::f32, gen, layout);
     const Tensor s = random_tensor({shape[0], shape[1]}, DType::f32, gen);
     expect_cpu_matches_ref(

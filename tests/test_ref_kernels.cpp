@@ -129,7 +129,8 @@ TEST(RefBatchNorm, TrainingGradientsMatchFiniteDifferences) {
     for (MemoryFormat layout : kLayouts) {
       if (shape.size() != 4 && layout == kChannelsLast) continue;  // one layout below 4-D
       SCOPED_TRACE(shape_str(shape) + " " + layout_name(layout));
-      auto [x, gamma, beta] = random_batch_norm_inputs(shape, layout, gen);
+      auto [x_, gamma_, beta_] = random_batch_norm_inputs(shape, layout, gen);
+      const Tensor x = x_, gamma = gamma_, beta = beta_;  // plain variables: the lambdas capture them (clang 14)
       const int64_t C = shape[1];
       const Tensor r = random_tensor(shape, DType::f64, gen, format_for(shape, other(layout)));
       Tensor running_mean = Tensor::zeros({C}, DType::f64), running_var = Tensor::full({C}, 1.0, DType::f64);
