@@ -55,7 +55,8 @@ ImageSize jpeg_size(const uint8_t* bytes, size_t size, const std::string& name) 
   return {h.width, h.height};
 }
 
-DecodedImage decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::string& name, int64_t min_shorter_side) {
+DecodedImage decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::string& name, int64_t min_shorter_side,
+                             std::vector<uint8_t> buffer) {
   const Decompressor d = open_decompressor(name);
   const Header h = read_header(d.get(), bytes, size, name);
   check_image_size(name, {h.width, h.height});
@@ -69,7 +70,8 @@ DecodedImage decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::strin
       }
   const bool cmyk = h.colorspace == TJCS_CMYK || h.colorspace == TJCS_YCCK;
   const int channels = cmyk ? 4 : 3;
-  std::vector<uint8_t> pixels(static_cast<size_t>(width) * height * channels);  // < 2^28: checked above
+  std::vector<uint8_t> pixels = std::move(buffer);
+  pixels.resize(static_cast<size_t>(width) * height * channels);  // < 2^28: checked above
   // LIMITSCANS: a progressive JPEG with thousands of scans would take minutes (libjpeg-turbo's own guard).
   const int flags = TJFLAG_LIMITSCANS;
   if (tjDecompress2(d.get(), bytes, static_cast<unsigned long>(size), pixels.data(), width, 0, height,

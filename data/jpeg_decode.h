@@ -33,6 +33,9 @@ struct DecodedImage {
 // shorter side is still at least that many pixels (what PIL's Image.draft does): a 4000 x 3000 photograph
 // resized to 256 afterwards then costs a sixteenth of the decoding. The pixels then differ slightly from a
 // full decode followed by the same resize (torchvision decodes in full); 0 decodes in full.
-DecodedImage decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::string& name, int64_t min_shorter_side = 0);
+// `buffer` becomes the result's `rgb` (its capacity is reused: a pipeline passes the previous image's back,
+// so decoding allocates and page-faults nothing in the steady state).
+DecodedImage decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::string& name, int64_t min_shorter_side = 0,
+                             std::vector<uint8_t> buffer = {});
 
 }  // namespace collapse
