@@ -1,7 +1,7 @@
 #pragma once
-// The one launcher behind the elementwise activations (relu, sigmoid, leaky_relu): strided operands of any
-// rank and layout, float32 and float64, argument checks naming the op. An activation supplies two functors
-// with a templated __device__ operator():
+// The one launcher behind the elementwise activations (relu, sigmoid, leaky_relu, gelu): strided operands of
+// any rank and layout, float32 and float64 (the arguments were checked by the slot's rules, backends/shapes.h).
+// An activation supplies two functors with a templated __device__ operator():
 //   forward   y  = f(x)
 //   backward  dx = g(dy, saved)   saved: the forward's input or output, whichever the primitive keeps
 // dx may alias dy (each element is read before it is written).
