@@ -1,7 +1,8 @@
 #pragma once
 // The built-in primitives: one Kernel slot per forward or backward pass, with its argument rules
 // (backends/shapes.h, checked before any backend runs). Callers allocate outputs (4-D activations
-// channels-last via Tensor::empty_activation); kernels fill them. Every slot has a ref implementation (backends/ref/) and a cpu one (backends/cpu/).
+// channels-last via Tensor::empty_activation); kernels fill them. Every slot has a ref implementation
+// (backends/ref/) and a cpu one (backends/cpu/).
 // Optional tensors (a bias, its gradient) are passed undefined (Tensor()); batch-norm gamma and beta are
 // required. Max-pool workspaces are private to the backend that wrote them.
 #include <cstdint>
@@ -19,7 +20,8 @@ using Conv2dBackwardDataFn = void(const Tensor& dy, const Tensor& w, const Conv2
 using Conv2dBackwardWeightsFn = void(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db);
 inline Kernel<Conv2dForwardFn> conv2d_forward{"conv2d_forward", &check_conv2d_forward};
 inline Kernel<Conv2dBackwardDataFn> conv2d_backward_data{"conv2d_backward_data", &check_conv2d_backward_data};
-inline Kernel<Conv2dBackwardWeightsFn> conv2d_backward_weights{"conv2d_backward_weights", &check_conv2d_backward_weights};
+inline Kernel<Conv2dBackwardWeightsFn> conv2d_backward_weights{"conv2d_backward_weights",
+                                                              &check_conv2d_backward_weights};
 
 // ---- batch norm over [N,C,H,W] or [N,C]; statistics per channel.
 // Training: normalises with the batch statistics, writes save_mean/save_var (biased batch variance, [C])
@@ -33,8 +35,10 @@ using BatchNormForwardEvalFn = void(const Tensor& x, const Tensor& gamma, const 
 // Backward of the training-mode forward.
 using BatchNormBackwardFn = void(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
                                  const Tensor& save_var, double eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
-inline Kernel<BatchNormForwardTrainFn> batch_norm_forward_train{"batch_norm_forward_train", &check_batch_norm_forward_train};
-inline Kernel<BatchNormForwardEvalFn> batch_norm_forward_eval{"batch_norm_forward_eval", &check_batch_norm_forward_eval};
+inline Kernel<BatchNormForwardTrainFn> batch_norm_forward_train{"batch_norm_forward_train",
+                                                               &check_batch_norm_forward_train};
+inline Kernel<BatchNormForwardEvalFn> batch_norm_forward_eval{"batch_norm_forward_eval",
+                                                             &check_batch_norm_forward_eval};
 inline Kernel<BatchNormBackwardFn> batch_norm_backward{"batch_norm_backward", &check_batch_norm_backward};
 
 // ---- batch norm, plus an optional residual, followed by ReLU, fused: y = max(0, batch_norm(x) + residual)
@@ -55,9 +59,12 @@ using BatchNormReluForwardEvalFn = void(const Tensor& x, const Tensor& residual,
 using BatchNormReluBackwardFn = void(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
                                      const Tensor& beta, const Tensor& save_mean, const Tensor& save_var,
                                      double eps, Tensor& dx, Tensor& dresidual, Tensor& dgamma, Tensor& dbeta);
-inline Kernel<BatchNormReluForwardTrainFn> batch_norm_relu_forward_train{"batch_norm_relu_forward_train", &check_batch_norm_relu_forward_train};
-inline Kernel<BatchNormReluForwardEvalFn> batch_norm_relu_forward_eval{"batch_norm_relu_forward_eval", &check_batch_norm_relu_forward_eval};
-inline Kernel<BatchNormReluBackwardFn> batch_norm_relu_backward{"batch_norm_relu_backward", &check_batch_norm_relu_backward};
+inline Kernel<BatchNormReluForwardTrainFn> batch_norm_relu_forward_train{"batch_norm_relu_forward_train",
+                                                                        &check_batch_norm_relu_forward_train};
+inline Kernel<BatchNormReluForwardEvalFn> batch_norm_relu_forward_eval{"batch_norm_relu_forward_eval",
+                                                                      &check_batch_norm_relu_forward_eval};
+inline Kernel<BatchNormReluBackwardFn> batch_norm_relu_backward{"batch_norm_relu_backward",
+                                                               &check_batch_norm_relu_backward};
 
 // ---- pooling. The workspace is whatever the backend needs to route max-pool gradients (argmax indices
 // for ref, oneDNN's opaque workspace for cpu); forward allocates it when `workspace` is undefined.
@@ -74,8 +81,10 @@ inline Kernel<AvgPool2dBackwardFn> avg_pool2d_backward{"avg_pool2d_backward", &c
 // ---- global average pool: x [N,C,H,W] -> y [N,C]
 using GlobalAvgPoolForwardFn = void(const Tensor& x, Tensor& y);
 using GlobalAvgPoolBackwardFn = void(const Tensor& dy, Tensor& dx);
-inline Kernel<GlobalAvgPoolForwardFn> global_avg_pool_forward{"global_avg_pool_forward", &check_global_avg_pool_forward};
-inline Kernel<GlobalAvgPoolBackwardFn> global_avg_pool_backward{"global_avg_pool_backward", &check_global_avg_pool_backward};
+inline Kernel<GlobalAvgPoolForwardFn> global_avg_pool_forward{"global_avg_pool_forward",
+                                                             &check_global_avg_pool_forward};
+inline Kernel<GlobalAvgPoolBackwardFn> global_avg_pool_backward{"global_avg_pool_backward",
+                                                               &check_global_avg_pool_backward};
 
 // ---- linear: x [N,K], w [M,K], b [M] or undefined, y [N,M] = x wᵀ + b
 using LinearForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
@@ -83,7 +92,8 @@ using LinearBackwardDataFn = void(const Tensor& dy, const Tensor& w, Tensor& dx)
 using LinearBackwardWeightsFn = void(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db);
 inline Kernel<LinearForwardFn> linear_forward{"linear_forward", &check_linear_forward};
 inline Kernel<LinearBackwardDataFn> linear_backward_data{"linear_backward_data", &check_linear_backward_data};
-inline Kernel<LinearBackwardWeightsFn> linear_backward_weights{"linear_backward_weights", &check_linear_backward_weights};
+inline Kernel<LinearBackwardWeightsFn> linear_backward_weights{"linear_backward_weights",
+                                                              &check_linear_backward_weights};
 
 // ---- ReLU; backward uses the forward's output (y > 0), so dy passes where the input was positive.
 using ReluForwardFn = void(const Tensor& x, Tensor& y);

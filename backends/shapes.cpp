@@ -11,7 +11,8 @@ void ArgCheck::float_input(const Tensor& t, const char* name) const {
 }
 void ArgCheck::same_dtype(const Tensor& t, const char* name, const Tensor& like, const char* like_name) const {
   present(t, name);
-  that(t.dtype() == like.dtype(), name, " is ", t.str(), " but ", like_name, " is ", like.str(), " (dtypes must match)");
+  that(t.dtype() == like.dtype(), name, " is ", t.str(), " but ", like_name, " is ", like.str(),
+       " (dtypes must match)");
   that(t.device() == like.device(), name, " is on ", t.device().str(), " but ", like_name, " is on ",
        like.device().str());
 }
@@ -47,7 +48,8 @@ std::string Conv2dGeometry::describe(const char* input, const char* weights) con
 Conv2dGeometry conv2d_geometry(const ArgCheck& check, const Shape& x, const Shape& w, const Conv2dParams& p) {
   check.that(x.size() == 4, "x must be [N,Ci,H,W], got ", shape_str(x));
   check.that(w.size() == 4, "w must be [Co,Ci,k,k], got ", shape_str(w));
-  check.that(w[1] == x[1], "w ", shape_str(w), " expects ", w[1], " input channels but x ", shape_str(x), " has ", x[1]);
+  check.that(w[1] == x[1], "w ", shape_str(w), " expects ", w[1], " input channels but x ", shape_str(x), " has ",
+             x[1]);
   check.that(w[2] == w[3], "only square kernels are supported, w is ", shape_str(w));
   check.that(p.stride >= 1 && p.padding >= 0, "stride must be >= 1 and padding >= 0, got stride ", p.stride,
              " padding ", p.padding);
@@ -310,7 +312,9 @@ void check_linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw
 }
 
 // ---- elementwise
-void check_relu_forward(const Tensor& x, Tensor& y) { check_elementwise(ArgCheck("relu_forward"), x, "x", {{&y, "y"}}); }
+void check_relu_forward(const Tensor& x, Tensor& y) {
+  check_elementwise(ArgCheck("relu_forward"), x, "x", {{&y, "y"}});
+}
 void check_relu_backward(const Tensor& dy, const Tensor& y, Tensor& dx) {
   check_elementwise(ArgCheck("relu_backward"), dy, "dy", {{&y, "y"}, {&dx, "dx"}});
 }
@@ -335,7 +339,8 @@ Shape concat_channels_shape(const std::vector<Tensor>& xs) {
     check.rank(xs[i], name.c_str(), first.dim());
     Shape expected = first.shape();
     expected[1] = xs[i].size(1);  // any channel count
-    check.shape(xs[i], name.c_str(), expected, [&] { return "all sizes but the channels must match xs[0] " + first.str(); });
+    check.shape(xs[i], name.c_str(), expected,
+                [&] { return "all sizes but the channels must match xs[0] " + first.str(); });
     out[1] += xs[i].size(1);
   }
   return out;

@@ -73,7 +73,8 @@ class ArgCheck {
 
  private:
   void present(const Tensor& t, const char* name) const;
-  [[noreturn]] void fail_shape(const Tensor& t, const char* name, const Shape& expected, const std::string& source) const;
+  [[noreturn]] void fail_shape(const Tensor& t, const char* name, const Shape& expected,
+                               const std::string& source) const;
   const char* op_;
 };
 

@@ -51,8 +51,8 @@ void eltwise_backward(const Eltwise& op, const Tensor& dy, const Tensor& saved, 
   EltwiseEntry& e = g_backward.get(key_for("eltwise_backward", op, saved.shape()), [&] {
     const auto md = fast_md(saved.shape());
     dnnl::eltwise_backward::desc d(op.algorithm, md, md, op.alpha, op.beta);
-    return EltwiseEntry{
-        Prim(dnnl::eltwise_backward::primitive_desc(d, user_scratchpad_attr(), engine(), forward_pd(op, saved.shape())))};
+    const auto hint = forward_pd(op, saved.shape());
+    return EltwiseEntry{Prim(dnnl::eltwise_backward::primitive_desc(d, user_scratchpad_attr(), engine(), hint))};
   });
   const Tensor dyin = fast_input(dy), sin = fast_input(saved);
   StagedOutput out(dx);
