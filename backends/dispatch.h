@@ -96,26 +96,34 @@ struct Kernel<R(Params...)> {
   }
   bool has(Impl i) const { return impls[static_cast<int>(i)] != nullptr; }
 
-  // The kernel bound to one backend: checks the arguments and runs that backend's implementation.
+  // The kernel bound to one backend: refuses a main operand that backend was not written for, then runs.
   struct Bound {
     const Kernel& kernel;
     Impl impl;
     R operator()(Params... args) const {
-      Fn* const fn = kernel.get(impl);
       check_backend_accepts(kernel.name, impl, main_operand(kernel.name, args...));
-      kernel.check(args...);
-      if (profile::enabled()) {
-        profile::OpTimer timer(kernel.name);
-        return fn(std::forward<Params>(args)...);
-      }
-      return fn(std::forward<Params>(args)...);
+      return kernel.run(impl, std::forward<Params>(args)...);
     }
   };
   Bound on(Impl impl) const { return {*this, impl}; }
   Bound on(const Tensor& t) const { return {*this, impl_for(t)}; }
 
-  // Runs the backend of the first defined tensor argument.
-  R operator()(Params... args) const { return on(main_operand(name, args...))(std::forward<Params>(args)...); }
+  // Runs the backend of the first defined tensor argument (which by construction accepts it).
+  R operator()(Params... args) const {
+    return run(impl_for(main_operand(name, args...)), std::forward<Params>(args)...);
+  }
+
+ private:
+  // The argument rules, then the implementation of `impl` (timed when profiling).
+  R run(Impl impl, Params... args) const {
+    Fn* const fn = get(impl);
+    check(args...);
+    if (profile::enabled()) {
+      profile::OpTimer timer(name);
+      return fn(std::forward<Params>(args)...);
+    }
+    return fn(std::forward<Params>(args)...);
+  }
 };
 
 // A second implementation for the same slot and backend is a bug (two files claiming one kernel):

@@ -334,13 +334,17 @@ Shape concat_channels_shape(const std::vector<Tensor>& xs) {
   Shape out = first.shape();
   out[1] = 0;
   for (size_t i = 0; i < xs.size(); ++i) {
-    const std::string name = "xs[" + std::to_string(i) + "]";
-    check.same_dtype(xs[i], name.c_str(), first, "xs[0]");
-    check.rank(xs[i], name.c_str(), first.dim());
     Shape expected = first.shape();
-    expected[1] = xs[i].size(1);  // any channel count
-    check.shape(xs[i], name.c_str(), expected,
-                [&] { return "all sizes but the channels must match xs[0] " + first.str(); });
+    expected[1] = xs[i].dim() > 1 ? xs[i].size(1) : -1;  // any channel count
+    const bool ok = xs[i].defined() && xs[i].dtype() == first.dtype() && xs[i].device() == first.device() &&
+                    xs[i].shape() == expected;
+    if (!ok) {  // the name is built for the message only (this runs on every call)
+      const std::string name = "xs[" + std::to_string(i) + "]";
+      check.same_dtype(xs[i], name.c_str(), first, "xs[0]");
+      check.rank(xs[i], name.c_str(), first.dim());
+      check.shape(xs[i], name.c_str(), expected,
+                  [&] { return "all sizes but the channels must match xs[0] " + first.str(); });
+    }
     out[1] += xs[i].size(1);
   }
   return out;
