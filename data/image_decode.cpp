@@ -74,15 +74,39 @@ std::vector<uint8_t> checked_png_chunks(const std::vector<uint8_t>& png, const s
   return out;
 }
 
-// The image as height x width x 3 bytes, with its size; a JPEG at a reduced scale when its shorter side stays
-// at least `min_shorter_side` (0: in full). A JPEG is decoded into `buffer`'s memory.
-std::vector<uint8_t> decode_rgb(const std::vector<uint8_t>& bytes, const std::string& name, ImageSize& size,
-                                int64_t min_shorter_side, std::vector<uint8_t> buffer = {}) {
-  if (looks_like_jpeg(bytes.data(), bytes.size())) {
-    DecodedImage image = decode_jpeg_rgb(bytes.data(), bytes.size(), name, min_shorter_side, std::move(buffer));
-    size = image.size;
-    return std::move(image.rgb);
-  }
+// torchvision's Resize(int) then CenterCrop of a w x h image: the resized size and the crop's place in it.
+struct ResizeCropGeometry {
+  int64_t resized_w = 0, resized_h = 0;
+  PixelRect crop;
+};
+
+ResizeCropGeometry resize_crop_geometry(ImageSize size, const ResizeCrop& prep) {
+  const int64_t w = size.width, h = size.height, s = prep.resize_shorter;
+  ResizeCropGeometry g;
+  // The shorter side becomes `resize_shorter`, the longer one int(resize_shorter * long / short) (truncated).
+  g.resized_w = w <= h ? s : static_cast<int64_t>(s * static_cast<double>(w) / h);
+  g.resized_h = w <= h ? static_cast<int64_t>(s * static_cast<double>(h) / w) : s;
+  // CenterCrop's offset: round((size - crop) / 2) with Python's round-half-to-even, which is what nearbyint
+  // does in the default rounding mode.
+  g.crop = {static_cast<int64_t>(std::nearbyint((g.resized_w - prep.crop) / 2.0)),
+            static_cast<int64_t>(std::nearbyint((g.resized_h - prep.crop) / 2.0)), prep.crop, prep.crop};
+  return g;
+}
+
+// The input pixels the resize reads for the crop: all a decoder needs to produce.
+PixelRect pixels_for_crop(ImageSize size, const ResizeCrop& prep) {
+  const ResizeCropGeometry g = resize_crop_geometry(size, prep);
+  return resize_bilinear_source(size.width, size.height, g.resized_w, g.resized_h, g.crop);
+}
+
+// The image as 8-bit RGB: a JPEG at a reduced scale when its shorter side stays at least
+// `min_shorter_side` (0: in full), and only the part of it under `needed`, decoded into `buffer`'s memory;
+// a PNG whole.
+DecodedImage decode_rgb(const std::vector<uint8_t>& bytes, const std::string& name, int64_t min_shorter_side,
+                        std::vector<uint8_t> buffer, const PixelsNeeded& needed) {
+  if (looks_like_jpeg(bytes.data(), bytes.size()))
+    return decode_jpeg_rgb(bytes.data(), bytes.size(), name, min_shorter_side, std::move(buffer), needed);
+  ImageSize size;
   COLLAPSE_CHECK(stb_size(bytes, size), "cannot decode image ", name, ": neither a JPEG nor a readable PNG (",
                  stbi_failure_reason(), ")");
   check_image_size(name, size);
@@ -91,32 +115,23 @@ std::vector<uint8_t> decode_rgb(const std::vector<uint8_t>& bytes, const std::st
   std::unique_ptr<unsigned char, StbiFree> pixels(
       stbi_load_from_memory(png.data(), static_cast<int>(png.size()), &w, &h, &channels_in_file, kRgb));
   COLLAPSE_CHECK(pixels != nullptr, "cannot decode image ", name, ": ", stbi_failure_reason());
-  return {pixels.get(), pixels.get() + static_cast<size_t>(w) * h * kRgb};
+  return {size, {0, 0, w, h}, {pixels.get(), pixels.get() + static_cast<size_t>(w) * h * kRgb}};
 }
 }  // namespace
 
 void decode_resize_center_crop(const std::filesystem::path& path, const ResizeCrop& prep, uint8_t* out) {
   COLLAPSE_CHECK(prep.crop > 0 && prep.resize_shorter >= prep.crop, "decode_resize_center_crop: crop ", prep.crop,
                  " must be positive and no larger than the resized shorter side ", prep.resize_shorter);
-  ImageSize size;
   // The decoded image's memory is kept for the thread's next one: fresh, it would be mmapped (it is above
   // malloc's threshold) and page-faulted in for every image, 13% of the pipeline's time.
   thread_local std::vector<uint8_t> decoded;
-  std::vector<uint8_t> pixels = decode_rgb(read_image_file(path), path.string(), size,
-                                           prep.dct_scaling ? prep.resize_shorter : 0, std::move(decoded));
-  const int64_t w = size.width, h = size.height;
-
-  // torchvision's Resize(int): the shorter side becomes `resize_shorter`, the longer one
-  // int(resize_shorter * long / short) (truncated).
-  const int64_t s = prep.resize_shorter;
-  const int64_t rw = w <= h ? s : static_cast<int64_t>(s * static_cast<double>(w) / h);
-  const int64_t rh = w <= h ? static_cast<int64_t>(s * static_cast<double>(h) / w) : s;
-  // torchvision's CenterCrop: offset round((size - crop) / 2) with Python's round-half-to-even, which is
-  // what nearbyint does in the default rounding mode.
-  const int64_t top = static_cast<int64_t>(std::nearbyint((rh - prep.crop) / 2.0));
-  const int64_t left = static_cast<int64_t>(std::nearbyint((rw - prep.crop) / 2.0));
-  resize_bilinear_window(pixels.data(), w, h, kRgb, rw, rh, left, top, prep.crop, prep.crop, out);
-  decoded = std::move(pixels);
+  DecodedImage image =
+      decode_rgb(read_image_file(path), path.string(), prep.dct_scaling ? prep.resize_shorter : 0, std::move(decoded),
+                 [&](ImageSize size) { return pixels_for_crop(size, prep); });
+  const ResizeCropGeometry g = resize_crop_geometry(image.size, prep);
+  resize_bilinear_window(image.rgb.data(), image.held, image.size.width, image.size.height, kRgb, g.resized_w,
+                         g.resized_h, g.crop, out);
+  decoded = std::move(image.rgb);
 }
 
 bool image_header_readable(const std::filesystem::path& path) {

@@ -19,6 +19,11 @@ struct ImageSize {
   int64_t width = 0, height = 0;
 };
 
+// A rectangle of an image's pixels: columns [x0, x0 + width), rows [y0, y0 + height).
+struct PixelRect {
+  int64_t x0 = 0, y0 = 0, width = 0, height = 0;
+};
+
 inline void check_image_size(const std::string& name, ImageSize s) {
   const int64_t w = s.width, h = s.height;
   COLLAPSE_CHECK(w > 0 && h > 0 && w <= kMaxImageSide && h <= kMaxImageSide && w * h <= kMaxImagePixels &&

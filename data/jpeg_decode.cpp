@@ -1,47 +1,113 @@
 #include "data/jpeg_decode.h"
 
-#include <turbojpeg.h>
+// jpeglib.h needs size_t and FILE declared first.
+#include <cstdio>
+#include <cstdlib>
+// clang-format off
+#include <jpeglib.h>
+#include <jerror.h>
+// clang-format on
 
 #include <algorithm>
+#include <csetjmp>
 #include <cstring>
-#include <memory>
 
 #include "core/error.h"
 
 namespace collapse {
 namespace {
 
-struct TjFree {
-  void operator()(void* handle) const { tjDestroy(handle); }
-};
-using Decompressor = std::unique_ptr<void, TjFree>;
-
-Decompressor open_decompressor(const std::string& name) {
-  Decompressor d(tjInitDecompress());
-  COLLAPSE_CHECK(d != nullptr, "cannot decode image ", name, ": libjpeg-turbo: ", tjGetErrorStr2(nullptr));
-  return d;
-}
-
-struct Header {
-  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+// libjpeg reports a fatal error by calling error_exit, which must not return: it jumps back to the
+// setjmp of the call that failed (guarded below), whose caller then throws collapse::Error.
+struct ErrorManager {
+  jpeg_error_mgr base;  // first, so that libjpeg's cinfo->err is also this struct's address
+  std::jmp_buf failed;
+  bool truncated = false;
+  char message[JMSG_LENGTH_MAX] = {};
 };
 
-Header read_header(tjhandle d, const uint8_t* bytes, size_t size, const std::string& name) {
-  COLLAPSE_CHECK(size <= static_cast<size_t>(~0UL), "cannot decode image ", name, ": too large");
-  Header h;
-  COLLAPSE_CHECK(tjDecompressHeader3(d, bytes, static_cast<unsigned long>(size), &h.width, &h.height, &h.subsampling,
-                                     &h.colorspace) == 0,
-                 "cannot decode image ", name, ": not a readable JPEG (libjpeg-turbo: ", tjGetErrorStr2(d), ")");
-  COLLAPSE_CHECK(h.width > 0 && h.height > 0, "cannot decode image ", name, ": JPEG header says ", h.width, "x",
-                 h.height, " pixels");
-  return h;
+void on_fatal_error(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->failed, 1);
 }
+
+// Warnings (level -1) are not errors, as in Pillow: a few real ImageNet files have "extraneous bytes before
+// marker". A premature end of the file is (libjpeg-turbo would fill the rest with grey).
+void on_message(j_common_ptr cinfo, int level) {
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) reinterpret_cast<ErrorManager*>(cinfo->err)->truncated = true;
+}
+
+// A progressive JPEG with thousands of scans would take minutes: TurboJPEG's TJFLAG_LIMITSCANS bound.
+constexpr int kMaxScans = 500;
+
+void limit_scans(j_common_ptr cinfo) {
+  if (cinfo->is_decompressor && reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number > kMaxScans) {
+    auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
+    std::snprintf(err->message, sizeof err->message, "progressive JPEG with more than %d scans", kMaxScans);
+    std::longjmp(err->failed, 1);
+  }
+}
+
+struct Decompressor {
+  jpeg_decompress_struct cinfo{};
+  ErrorManager err;
+  jpeg_progress_mgr progress{};
+  std::string name;
+  bool created = false;
+
+  explicit Decompressor(std::string file) : name(std::move(file)) {
+    cinfo.err = jpeg_std_error(&err.base);
+    err.base.error_exit = on_fatal_error;
+    err.base.emit_message = on_message;
+    progress.progress_monitor = limit_scans;
+    guarded("out of memory", [&] { jpeg_create_decompress(&cinfo); });
+    created = true;
+    cinfo.progress = &progress;
+  }
+  ~Decompressor() {
+    if (created) jpeg_destroy_decompress(&cinfo);
+  }
+  Decompressor(const Decompressor&) = delete;
+  Decompressor& operator=(const Decompressor&) = delete;
+
+  // Runs libjpeg calls; a fatal error in them lands here and becomes a collapse::Error naming the file and
+  // saying `what` failed. The calls hold nothing with a destructor (the jump would skip it).
+  template <class LibjpegCalls>
+  void guarded(const char* what, LibjpegCalls&& calls) {
+    if (setjmp(err.failed) != 0)
+      throw Error("cannot decode image " + name + ": " + what + " (libjpeg-turbo: " + err.message + ")");
+    calls();
+  }
+
+  void read_header(const uint8_t* bytes, size_t size) {
+    COLLAPSE_CHECK(size <= static_cast<size_t>(~0UL), "cannot decode image ", name, ": too large");
+    guarded("not a readable JPEG", [&] {
+      jpeg_mem_src(&cinfo, bytes, static_cast<unsigned long>(size));
+      jpeg_read_header(&cinfo, TRUE);
+    });
+    COLLAPSE_CHECK(cinfo.image_width > 0 && cinfo.image_height > 0, "cannot decode image ", name,
+                   ": JPEG header says ", cinfo.image_width, "x", cinfo.image_height, " pixels");
+  }
+};
 
 // stb_image's blinn_8x8: x * y / 255, rounded.
 uint8_t scale_by(uint8_t x, uint8_t y) {
   const unsigned t = static_cast<unsigned>(x) * y + 128;
   return static_cast<uint8_t>((t + (t >> 8)) >> 8);
 }
+
+// Adobe CMYK/YCCK as stored (inverted) to RGB, in place: R = C'K'/255, as stb_image and Pillow do.
+void cmyk_to_rgb_in_place(std::vector<uint8_t>& pixels) {
+  const size_t n = pixels.size() / 4;
+  for (size_t p = 0; p < n; ++p) {  // writes at 3p.. never overtake reads at 4p..
+    const uint8_t c = pixels[4 * p], m = pixels[4 * p + 1], y = pixels[4 * p + 2], k = pixels[4 * p + 3];
+    pixels[3 * p] = scale_by(c, k), pixels[3 * p + 1] = scale_by(m, k), pixels[3 * p + 2] = scale_by(y, k);
+  }
+  pixels.resize(3 * n);
+}
+
+int64_t round_down(int64_t x, int64_t step) { return x / step * step; }
 
 }  // namespace
 
@@ -50,42 +116,75 @@ bool looks_like_jpeg(const uint8_t* bytes, size_t size) {
 }
 
 ImageSize jpeg_size(const uint8_t* bytes, size_t size, const std::string& name) {
-  const Decompressor d = open_decompressor(name);
-  const Header h = read_header(d.get(), bytes, size, name);
-  return {h.width, h.height};
+  Decompressor d(name);
+  d.read_header(bytes, size);
+  return {d.cinfo.image_width, d.cinfo.image_height};
 }
 
 DecodedImage decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::string& name, int64_t min_shorter_side,
-                             std::vector<uint8_t> buffer) {
-  const Decompressor d = open_decompressor(name);
-  const Header h = read_header(d.get(), bytes, size, name);
-  check_image_size(name, {h.width, h.height});
-  // The smallest of 1/8, 1/4, 1/2 that keeps the shorter side >= min_shorter_side (TJSCALED rounds up).
-  int width = h.width, height = h.height;
+                             std::vector<uint8_t> buffer, const PixelsNeeded& needed) {
+  Decompressor d(name);
+  jpeg_decompress_struct& cinfo = d.cinfo;
+  d.read_header(bytes, size);
+  check_image_size(name, {cinfo.image_width, cinfo.image_height});
+  // The smallest of 1/8, 1/4, 1/2 that keeps the shorter side >= min_shorter_side (libjpeg rounds up).
+  const auto scaled = [](JDIMENSION side, unsigned denom) { return static_cast<int64_t>((side + denom - 1) / denom); };
   if (min_shorter_side > 0)
-    for (const tjscalingfactor f : {tjscalingfactor{1, 8}, tjscalingfactor{1, 4}, tjscalingfactor{1, 2}})
-      if (std::min(TJSCALED(h.width, f), TJSCALED(h.height, f)) >= min_shorter_side) {
-        width = TJSCALED(h.width, f), height = TJSCALED(h.height, f);
+    for (const unsigned denom : {8U, 4U, 2U})
+      if (std::min(scaled(cinfo.image_width, denom), scaled(cinfo.image_height, denom)) >= min_shorter_side) {
+        cinfo.scale_num = 1, cinfo.scale_denom = denom;
         break;
       }
-  const bool cmyk = h.colorspace == TJCS_CMYK || h.colorspace == TJCS_YCCK;
-  const int channels = cmyk ? 4 : 3;
-  std::vector<uint8_t> pixels = std::move(buffer);
-  pixels.resize(static_cast<size_t>(width) * height * channels);  // < 2^28: checked above
-  // LIMITSCANS: a progressive JPEG with thousands of scans would take minutes (libjpeg-turbo's own guard).
-  const int flags = TJFLAG_LIMITSCANS;
-  if (tjDecompress2(d.get(), bytes, static_cast<unsigned long>(size), pixels.data(), width, 0, height,
-                    cmyk ? TJPF_CMYK : TJPF_RGB, flags) != 0) {
-    const std::string message = tjGetErrorStr2(d.get());
-    const bool warning_only = tjGetErrorCode(d.get()) == TJERR_WARNING;
-    COLLAPSE_CHECK(warning_only && message.find("Premature end") == std::string::npos, "cannot decode image ", name,
-                   ": ", warning_only ? "truncated JPEG" : "corrupt JPEG", " (libjpeg-turbo: ", message, ")");
-  }
-  if (!cmyk) return {{width, height}, std::move(pixels)};
-  std::vector<uint8_t> rgb(static_cast<size_t>(width) * height * 3);
-  for (size_t p = 0, n = rgb.size() / 3; p < n; ++p)
-    for (int c = 0; c < 3; ++c) rgb[p * 3 + c] = scale_by(pixels[p * 4 + c], pixels[p * 4 + 3]);
-  return {{width, height}, std::move(rgb)};
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;  // grayscale is replicated into R, G and B
+  // libjpeg's defaults are Pillow's and TurboJPEG's: accurate integer IDCT (JDCT_ISLOW), fancy upsampling.
+  d.guarded("corrupt JPEG", [&] { jpeg_start_decompress(&cinfo); });
+  const int64_t width = cinfo.output_width, height = cinfo.output_height, channels = cinfo.output_components;
+
+  // The blocks to decode: those under `needed`, with one block (an iMCU: 8 or 16 pixels at full scale) more
+  // on each side, so that the chroma upsampling of every needed pixel sees its real neighbours.
+  const PixelRect want = needed ? needed({width, height}) : PixelRect{0, 0, width, height};
+  COLLAPSE_CHECK(want.x0 >= 0 && want.y0 >= 0 && want.width > 0 && want.height > 0 && want.x0 + want.width <= width &&
+                     want.y0 + want.height <= height,
+                 "decode_jpeg_rgb: pixels [", want.x0, ", ", want.x0 + want.width, ") x [", want.y0, ", ",
+                 want.y0 + want.height, ") asked of the ", width, "x", height, " image ", name);
+  const int64_t block_w = int64_t{cinfo.max_h_samp_factor} * cinfo.min_DCT_scaled_size;
+  const int64_t block_h = int64_t{cinfo.max_v_samp_factor} * cinfo.min_DCT_scaled_size;
+  JDIMENSION x0 = static_cast<JDIMENSION>(std::max<int64_t>(want.x0 - block_w, 0));
+  JDIMENSION held_w = static_cast<JDIMENSION>(std::min(want.x0 + want.width + block_w, width) - x0);
+  if (held_w < width) d.guarded("corrupt JPEG", [&] { jpeg_crop_scanline(&cinfo, &x0, &held_w); });  // widens to block edges
+  // Rows from and to block-row boundaries: libjpeg-turbo 2.1's skipping is exact from there.
+  const int64_t y0 = std::max<int64_t>(round_down(want.y0, block_h) - block_h, 0);
+  const int64_t y1 = std::min(round_down(want.y0 + want.height + block_h - 1, block_h) + block_h, height);
+
+  DecodedImage out{{width, height}, {x0, y0, held_w, y1 - y0}, std::move(buffer)};
+  out.rgb.resize(static_cast<size_t>(out.held.height * held_w * channels));  // < 2^28 bytes: checked above
+  std::vector<uint8_t> discarded_row(static_cast<size_t>(held_w * channels));
+  uint8_t* const first_row = out.rgb.data();
+  uint8_t* const last_row = discarded_row.data();
+  const size_t row_bytes = discarded_row.size();
+  d.guarded("corrupt JPEG", [&] {
+    if (y0 > 0) jpeg_skip_scanlines(&cinfo, static_cast<JDIMENSION>(y0));
+    while (cinfo.output_scanline < y1) {
+      JSAMPROW row = first_row + (cinfo.output_scanline - y0) * row_bytes;
+      jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    // The rest is entropy-decoded but not transformed (Huffman codes are read in order); the last row is
+    // read so that jpeg_finish_decompress goes on to the end of the file, where a truncation shows.
+    while (cinfo.output_scanline < cinfo.output_height) {
+      if (cinfo.output_height - cinfo.output_scanline > 1) {
+        jpeg_skip_scanlines(&cinfo, cinfo.output_height - cinfo.output_scanline - 1);
+      } else {
+        JSAMPROW row = last_row;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+      }
+    }
+    jpeg_finish_decompress(&cinfo);
+  });
+  COLLAPSE_CHECK(!d.err.truncated, "cannot decode image ", name,
+                 ": truncated JPEG (libjpeg-turbo: Premature end of JPEG file)");
+  if (cmyk) cmyk_to_rgb_in_place(out.rgb);
+  return out;
 }
 
 }  // namespace collapse

@@ -119,13 +119,15 @@ Bytes pillow_bilinear(const Bytes& in, int w, int h, int c, int out_w, int out_h
 }
 
 // The optimised resize (a window only, the RGB horizontal loop, the vertical pass a tap at a time over rows)
-// equals Pillow's plain algorithm byte for byte: RGB and gray, shrinking by up to 3.5x and growing,
-// whole and windowed (the window touching the right and bottom edges).
+// equals Pillow's plain algorithm byte for byte: RGB and gray, shrinking by up to 3.5x (2x exactly too) and
+// growing, whole and windowed (the window touching the right and bottom
+// edges), from the whole image or from only the pixels the window reads (what a JPEG decoder hands it).
 TEST(DataImageFolder, BilinearResizeEqualsPillowsPlainAlgorithm) {
   Generator gen(77);
   for (int c : {3, 1})
     for (auto [w, h, out_w, out_h] : {std::array{37, 23, 29, 17}, {500, 375, 341, 256}, {375, 500, 256, 341},
-                                      {90, 60, 26, 17}, {12, 9, 40, 30}, {7, 5, 3, 2}}) {
+                                      {90, 60, 26, 17}, {12, 9, 40, 30}, {7, 5, 3, 2},
+                                      {64, 48, 32, 24}}) {
       Bytes image(size_t(w) * h * c);
       for (auto& b : image) b = uint8_t(gen.next_u64() % 256);
       const Bytes expected = pillow_bilinear(image, w, h, c, out_w, out_h);
@@ -139,6 +141,21 @@ TEST(DataImageFolder, BilinearResizeEqualsPillowsPlainAlgorithm) {
         for (int x = 0; x < ww * c; ++x)
           ASSERT_EQ(window[size_t(y) * ww * c + x], expected[(size_t(y + y0) * out_w + x0) * c + x])
               << w << "x" << h << " window at " << x0 << "," << y0;
+      const PixelRect read = resize_bilinear_source(w, h, out_w, out_h, {x0, y0, ww, wh});
+      Bytes held;
+      for (int64_t y = read.y0; y < read.y0 + read.height; ++y)
+        held.insert(held.end(), image.begin() + (y * w + read.x0) * c,
+                    image.begin() + (y * w + read.x0 + read.width) * c);
+      Bytes from_held(window.size());
+      resize_bilinear_window(held.data(), read, w, h, c, out_w, out_h, {x0, y0, ww, wh}, from_held.data());
+      ASSERT_EQ(from_held, window) << w << "x" << h << " from columns " << read.x0 << "+" << read.width;
+      if (read.x0 > 0)  // one column less than the window reads: refused
+        expect_error(
+            [&] {
+              resize_bilinear_window(held.data(), {read.x0 + 1, read.y0, read.width - 1, read.height}, w, h, c, out_w,
+                                     out_h, {x0, y0, ww, wh}, from_held.data());
+            },
+            {"the window reads columns"});
     }
 }
 
