@@ -55,22 +55,26 @@ bool stb_size(const std::vector<uint8_t>& bytes, ImageSize& size) {
 
 // The PNG's chunks, checked before stb_image 2.27 sees them: a chunk whose declared length runs past the end
 // of the file is an error here (stb_image reallocates to the declared length before reading: a 200-byte file
-// asked for 2 GiB), and zero-length IDAT chunks, legal and empty, are dropped (stb_image would memcpy from a
-// null pointer). Both found by fuzzing (tests/fuzz/regressions/image/).
+// asked for 2 GiB), and so is a chunk cut short before IEND; zero-length IDAT chunks, legal and empty, are
+// dropped (stb_image would memcpy from a null pointer); bytes after IEND are dropped (stb_image never reads
+// them). All found by fuzzing (tests/fuzz/regressions/image/).
 std::vector<uint8_t> checked_png_chunks(const std::vector<uint8_t>& png, const std::string& name) {
   constexpr size_t kSignature = 8, kChunkOverhead = 12;  // length, type, CRC
   std::vector<uint8_t> out(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(std::min(png.size(), kSignature)));
   const auto at_offset = [&](size_t offset) { return png.begin() + static_cast<std::ptrdiff_t>(offset); };
+  const auto is_type = [&](size_t at, const char* type) { return std::equal(at_offset(at + 4), at_offset(at + 8), type); };
   size_t at = out.size();
-  while (at + kChunkOverhead <= png.size()) {
+  while (at < png.size()) {
+    COLLAPSE_CHECK(png.size() - at >= kChunkOverhead, "cannot decode image ", name, ": PNG chunk at byte ", at,
+                   " is cut short by the end of the ", png.size(), "-byte file (truncated?)");
     const size_t length = size_t{png[at]} << 24 | size_t{png[at + 1]} << 16 | size_t{png[at + 2]} << 8 | png[at + 3];
     COLLAPSE_CHECK(length <= png.size() - at - kChunkOverhead, "cannot decode image ", name, ": PNG chunk at byte ",
                    at, " declares ", length, " bytes, past the end of the ", png.size(), "-byte file (truncated?)");
-    const bool empty_idat = length == 0 && std::equal(at_offset(at + 4), at_offset(at + 8), "IDAT");
+    const bool empty_idat = length == 0 && is_type(at, "IDAT");
     if (!empty_idat) out.insert(out.end(), at_offset(at), at_offset(at + kChunkOverhead + length));
+    if (is_type(at, "IEND")) break;
     at += kChunkOverhead + length;
   }
-  out.insert(out.end(), at_offset(at), png.end());
   return out;
 }
 

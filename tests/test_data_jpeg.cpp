@@ -156,6 +156,19 @@ TEST(DataJpeg, TheBytesChooseTheDecoderNotTheName) {
   Bytes out_cut(32 * 32 * 3);
   expect_error([&] { decode_resize_center_crop(dir / "cut.png", {40, 32}, out_cut.data()); },
                {"cut.png", "past the end", "truncated"});
+  // cut inside the IEND chunk: the file ends in a chunk fragment (found by fuzzing with an empty IDAT)
+  Bytes cut_iend = read_file(dir / "really_a_png.JPEG");
+  cut_iend.resize(cut_iend.size() - 6);
+  write_file(dir / "cut_iend.png", cut_iend);
+  expect_error([&] { decode_resize_center_crop(dir / "cut_iend.png", {40, 32}, out_cut.data()); },
+               {"cut_iend.png", "cut short", "truncated"});
+  // bytes after IEND are not the image's: ignored, as by every PNG reader
+  Bytes trailing = read_file(dir / "really_a_png.JPEG");
+  trailing.insert(trailing.end(), {0, 0, 0, 9, 'j', 'u', 'n'});
+  write_file(dir / "trailing.png", trailing);
+  Bytes c(32 * 32 * 3);
+  decode_resize_center_crop(dir / "trailing.png", {40, 32}, c.data());
+  EXPECT_EQ(c, b);
   write_text(dir / "neither.jpg", "GIF89a not supported here");
   EXPECT_FALSE(image_header_readable(dir / "neither.jpg"));
   Bytes out(32 * 32 * 3);
