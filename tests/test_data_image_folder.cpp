@@ -125,9 +125,10 @@ Bytes pillow_bilinear(const Bytes& in, int w, int h, int c, int out_w, int out_h
 TEST(DataImageFolder, BilinearResizeEqualsPillowsPlainAlgorithm) {
   Generator gen(77);
   for (int c : {3, 1})
-    for (auto [w, h, out_w, out_h] : {std::array{37, 23, 29, 17}, {500, 375, 341, 256}, {375, 500, 256, 341},
-                                      {90, 60, 26, 17}, {12, 9, 40, 30}, {7, 5, 3, 2},
-                                      {64, 48, 32, 24}}) {
+    for (const std::array<int, 4>& sizes : {std::array{37, 23, 29, 17}, {500, 375, 341, 256}, {375, 500, 256, 341},
+                                            {90, 60, 26, 17}, {12, 9, 40, 30}, {7, 5, 3, 2}, {64, 48, 32, 24}}) {
+      // plain variables, not a structured binding: clang 14 (the sanitizer build) cannot capture those
+      const int w = sizes[0], h = sizes[1], out_w = sizes[2], out_h = sizes[3];
       Bytes image(size_t(w) * h * c);
       for (auto& b : image) b = uint8_t(gen.next_u64() % 256);
       const Bytes expected = pillow_bilinear(image, w, h, c, out_w, out_h);
