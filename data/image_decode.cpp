@@ -62,7 +62,9 @@ std::vector<uint8_t> checked_png_chunks(const std::vector<uint8_t>& png, const s
   constexpr size_t kSignature = 8, kChunkOverhead = 12;  // length, type, CRC
   std::vector<uint8_t> out(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(std::min(png.size(), kSignature)));
   const auto at_offset = [&](size_t offset) { return png.begin() + static_cast<std::ptrdiff_t>(offset); };
-  const auto is_type = [&](size_t at, const char* type) { return std::equal(at_offset(at + 4), at_offset(at + 8), type); };
+  const auto is_type = [&](size_t at, const char* type) {
+    return std::equal(at_offset(at + 4), at_offset(at + 8), type);
+  };
   size_t at = out.size();
   while (at < png.size()) {
     COLLAPSE_CHECK(png.size() - at >= kChunkOverhead, "cannot decode image ", name, ": PNG chunk at byte ", at,
@@ -104,8 +106,8 @@ PixelRect pixels_for_crop(ImageSize size, const ResizeCrop& prep) {
 }
 
 // The image as 8-bit RGB: a JPEG at a reduced scale when its shorter side stays at least
-// `min_shorter_side` (0: in full), and only the part of it under `needed`, decoded into `buffer`'s memory;
-// a PNG whole.
+// `min_shorter_side` (0: in full), and only the part of it under `needed`; a PNG whole. Either way in
+// `buffer`'s memory.
 DecodedImage decode_rgb(const std::vector<uint8_t>& bytes, const std::string& name, int64_t min_shorter_side,
                         std::vector<uint8_t> buffer, const PixelsNeeded& needed) {
   if (looks_like_jpeg(bytes.data(), bytes.size()))
@@ -119,7 +121,8 @@ DecodedImage decode_rgb(const std::vector<uint8_t>& bytes, const std::string& na
   std::unique_ptr<unsigned char, StbiFree> pixels(
       stbi_load_from_memory(png.data(), static_cast<int>(png.size()), &w, &h, &channels_in_file, kRgb));
   COLLAPSE_CHECK(pixels != nullptr, "cannot decode image ", name, ": ", stbi_failure_reason());
-  return {size, {0, 0, w, h}, {pixels.get(), pixels.get() + static_cast<size_t>(w) * h * kRgb}};
+  buffer.assign(pixels.get(), pixels.get() + static_cast<size_t>(w) * h * kRgb);  // into the reused memory
+  return {size, {0, 0, w, h}, std::move(buffer)};
 }
 }  // namespace
 

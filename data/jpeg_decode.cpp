@@ -35,7 +35,8 @@ void on_fatal_error(j_common_ptr cinfo) {
 // Warnings (level -1) are not errors, as in Pillow: a few real ImageNet files have "extraneous bytes before
 // marker". A premature end of the file is (libjpeg-turbo would fill the rest with grey).
 void on_message(j_common_ptr cinfo, int level) {
-  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) reinterpret_cast<ErrorManager*>(cinfo->err)->truncated = true;
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+    reinterpret_cast<ErrorManager*>(cinfo->err)->truncated = true;
 }
 
 // A progressive JPEG with thousands of scans would take minutes: TurboJPEG's TJFLAG_LIMITSCANS bound.
@@ -152,17 +153,18 @@ DecodedImage decode_jpeg_rgb(const uint8_t* bytes, size_t size, const std::strin
   const int64_t block_h = int64_t{cinfo.max_v_samp_factor} * cinfo.min_DCT_scaled_size;
   JDIMENSION x0 = static_cast<JDIMENSION>(std::max<int64_t>(want.x0 - block_w, 0));
   JDIMENSION held_w = static_cast<JDIMENSION>(std::min(want.x0 + want.width + block_w, width) - x0);
-  if (held_w < width) d.guarded("corrupt JPEG", [&] { jpeg_crop_scanline(&cinfo, &x0, &held_w); });  // widens to block edges
+  // jpeg_crop_scanline moves x0 back to a block edge and widens held_w to match.
+  if (held_w < width) d.guarded("corrupt JPEG", [&] { jpeg_crop_scanline(&cinfo, &x0, &held_w); });
   // Rows from and to block-row boundaries: libjpeg-turbo 2.1's skipping is exact from there.
   const int64_t y0 = std::max<int64_t>(round_down(want.y0, block_h) - block_h, 0);
   const int64_t y1 = std::min(round_down(want.y0 + want.height + block_h - 1, block_h) + block_h, height);
 
   DecodedImage out{{width, height}, {x0, y0, held_w, y1 - y0}, std::move(buffer)};
   out.rgb.resize(static_cast<size_t>(out.held.height * held_w * channels));  // < 2^28 bytes: checked above
-  std::vector<uint8_t> discarded_row(static_cast<size_t>(held_w * channels));
+  const size_t row_bytes = static_cast<size_t>(held_w * channels);
+  std::vector<uint8_t> discarded_row(y1 < height ? row_bytes : 0);  // the image's last row, when not needed
   uint8_t* const first_row = out.rgb.data();
   uint8_t* const last_row = discarded_row.data();
-  const size_t row_bytes = discarded_row.size();
   d.guarded("corrupt JPEG", [&] {
     if (y0 > 0) jpeg_skip_scanlines(&cinfo, static_cast<JDIMENSION>(y0));
     while (cinfo.output_scanline < y1) {
