@@ -22,6 +22,13 @@ inline Kernel<Conv2dForwardFn> conv2d_forward{"conv2d_forward", &check_conv2d_fo
 inline Kernel<Conv2dBackwardDataFn> conv2d_backward_data{"conv2d_backward_data", &check_conv2d_backward_data};
 inline Kernel<Conv2dBackwardWeightsFn> conv2d_backward_weights{"conv2d_backward_weights",
                                                               &check_conv2d_backward_weights};
+// Both backward passes of one convolution, as autograd runs them: dx as conv2d_backward_data when dx is
+// defined, dw (and db when defined) as conv2d_backward_weights when dw is defined. One slot, so that a
+// backend can prepare dy once for both (the cpu backend's Winograd route reorders it into its blocked
+// layout once instead of twice). ref and cuda run the two slots (backends/conv2d_backward_composed.h).
+using Conv2dBackwardFn = void(const Tensor& x, const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx,
+                              Tensor& dw, Tensor& db);
+inline Kernel<Conv2dBackwardFn> conv2d_backward{"conv2d_backward", &check_conv2d_backward};
 
 // ---- batch norm over [N,C,H,W] or [N,C]; statistics per channel.
 // Training: normalises with the batch statistics, writes save_mean/save_var (biased batch variance, [C])

@@ -86,6 +86,17 @@ void check_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dP
   check.shape(dy, "dy", g.output(), [&] { return g.describe("dx", "w"); });
 }
 
+void check_conv2d_backward(const Tensor& x, const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx,
+                           Tensor& dw, Tensor& db) {
+  COLLAPSE_CHECK(dw.defined() || !db.defined(), "conv2d_backward: db without dw");
+  if (dx.defined()) check_conv2d_backward_data(dy, w, p, dx);
+  if (dw.defined()) {
+    check_conv2d_backward_weights(x, dy, p, dw, db);
+    const ArgCheck check("conv2d_backward");
+    check.shape(w, "w", dw.shape(), "dw's shape");
+  }
+}
+
 void check_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db) {
   const ArgCheck check("conv2d_backward_weights");
   check.float_input(x, "x");

@@ -179,8 +179,19 @@ DeviceOp conv_op(const ConvCase& c, DType dtype, Generator& gen) {
     conv2d_forward(xd, wd, bd, p, y);
     conv2d_backward_data(dyd, wd, p, dx);
     conv2d_backward_weights(xd, dyd, p, dw, db);
-    return c.bias ? Outputs{y, dx, dw, db} : Outputs{y, dx, dw};
+    // Both backward passes in one call (what autograd runs), into outputs of their own.
+    Tensor dx2 = Tensor::empty(x.shape(), dtype, d, c.layout), dw2 = Tensor::empty(w.shape(), dtype, d);
+    Tensor db2 = c.bias ? Tensor::empty({c.co}, dtype, d) : undefined();
+    conv2d_backward(xd, dyd, wd, p, dx2, dw2, db2);
+    return c.bias ? Outputs{y, dx, dw, db, dx2, dw2, db2} : Outputs{y, dx, dw, dx2, dw2};
   };
+}
+
+std::vector<std::string> conv_op_names(bool bias) {
+  std::vector<std::string> names = weighted_op_names(bias);
+  for (const char* both : {"dx (conv2d_backward)", "dw (conv2d_backward)"}) names.push_back(both);
+  if (bias) names.push_back("db (conv2d_backward)");
+  return names;
 }
 
 TEST_P(BackendVsRef, Conv2dForwardBackwardDataBackwardWeights) {
@@ -188,7 +199,7 @@ TEST_P(BackendVsRef, Conv2dForwardBackwardDataBackwardWeights) {
     const Conv2dParams p{c.stride, c.pad};
     const Shape y_shape{c.n, c.co, conv_out_size(c.h, c.k, c.stride, c.pad), conv_out_size(c.w, c.k, c.stride, c.pad)};
     const double tol = backend().conv_tolerance({c.n, c.ci, c.h, c.w}, {c.co, c.ci, c.k, c.k}, y_shape, p);
-    expect_matches_ref(conv_op(c, DType::f32, gen_), weighted_op_names(c.bias), tol, str(c));
+    expect_matches_ref(conv_op(c, DType::f32, gen_), conv_op_names(c.bias), tol, str(c));
   }
 }
 

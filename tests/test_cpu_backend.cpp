@@ -195,6 +195,42 @@ TEST(CpuBackend, WinogradSteadyStateCreatesAndAllocatesNothing) {
   EXPECT_EQ(cpu_allocation_count(), allocs) << "a steady-state Winograd call allocated memory";
 }
 
+TEST(CpuBackend, BothBackwardPassesInOneCallGiveTheTwoCallsBits) {
+  // conv2d_backward reorders dy once for both passes on the Winograd route: the same primitives on the
+  // same bytes, so the same bits as the two slots, on every route and with either gradient left out.
+  struct Case {
+    int64_t ci, co;
+    bool bias;
+  };
+  const Conv2dParams p{1, 1};
+  for (const Case c : {Case{32, 48, true}, Case{48, 32, false}, Case{16, 16, false}, Case{32, 40, true}}) {
+    const Tensor x = rand({2, c.ci, 12, 12}, kCL), dy = rand({2, c.co, 12, 12}, kCL), w = rand({c.co, c.ci, 3, 3});
+    const std::string route = cpu::conv_as_winograd(x.shape(), w.shape(), dy.shape(), p) ? "winograd" : "direct";
+    const std::string label = std::to_string(c.ci) + "->" + std::to_string(c.co) + " (" + route + ")";
+    auto outputs = [&] {
+      return std::vector<Tensor>{empty(x.shape(), kCL), empty(w.shape(), kRowMajor),
+                                 c.bias ? empty({c.co}, kRowMajor) : undefined()};
+    };
+    std::vector<Tensor> two = outputs(), one = outputs(), data_only = outputs(), weights_only = outputs();
+    conv2d_backward_data(dy, w, p, two[0]);
+    conv2d_backward_weights(x, dy, p, two[1], two[2]);
+    conv2d_backward(x, dy, w, p, one[0], one[1], one[2]);
+    Tensor none;
+    conv2d_backward(x, dy, w, p, data_only[0], none, none);
+    conv2d_backward(x, dy, w, p, none, weights_only[1], weights_only[2]);
+    for (int i = 0; i < 3; ++i) {
+      if (!two[i].defined()) continue;
+      EXPECT_EQ(one[i].to_double_vector(), two[i].to_double_vector()) << label << " output " << i;
+      const Tensor& alone = i == 0 ? data_only[0] : weights_only[i];
+      EXPECT_EQ(alone.to_double_vector(), two[i].to_double_vector()) << label << " output " << i << " alone";
+    }
+  }
+  Tensor none, dw = empty({16, 16, 3, 3}, kRowMajor), db = empty({16}, kRowMajor);
+  const Tensor x = rand({1, 16, 4, 4}, kCL), dy = rand({1, 16, 4, 4}, kCL), w = rand({16, 16, 3, 3});
+  EXPECT_THROW(conv2d_backward(x, dy, w, p, none, none, db), Error) << "db without dw";
+  EXPECT_THROW(conv2d_backward(x, dy, rand({16, 8, 3, 3}), p, none, dw, none), Error) << "w and dw disagree";
+}
+
 TEST(CpuBackend, ReorderedWeightsFollowTheParameterNotItsAddress) {
   // A freed parameter's memory is reused by the caching allocator for the next tensor of the same size,
   // with a fresh storage version: the weights cache must not hand back the old parameter's copy.

@@ -747,6 +747,7 @@ TEST(RefRegistration, EverySlotHasARefImplementation) {
   EXPECT_TRUE(conv2d_forward.has(Impl::ref));
   EXPECT_TRUE(conv2d_backward_data.has(Impl::ref));
   EXPECT_TRUE(conv2d_backward_weights.has(Impl::ref));
+  EXPECT_TRUE(conv2d_backward.has(Impl::ref));
   EXPECT_TRUE(batch_norm_forward_train.has(Impl::ref));
   EXPECT_TRUE(batch_norm_forward_eval.has(Impl::ref));
   EXPECT_TRUE(batch_norm_backward.has(Impl::ref));

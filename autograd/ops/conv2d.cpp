@@ -10,15 +10,12 @@ struct Conv2dNode final : Node {
   const char* name() const override { return "conv2d"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     std::vector<Tensor> g(3);
-    if (needs_input_grad(0)) {
-      g[0] = Tensor::empty_activation(x.shape(), x.dtype(), x.device());
-      conv2d_backward_data(dy, w, p, g[0]);
-    }
+    if (needs_input_grad(0)) g[0] = Tensor::empty_activation(x.shape(), x.dtype(), x.device());
     if (needs_input_grad(1) || needs_input_grad(2)) {
       g[1] = Tensor::empty(w.shape(), w.dtype(), w.device());
       if (has_bias) g[2] = Tensor::empty({w.size(0)}, w.dtype(), w.device());
-      conv2d_backward_weights(x, dy, p, g[1], g[2]);
     }
+    if (g[0].defined() || g[1].defined()) conv2d_backward(x, dy, w, p, g[0], g[1], g[2]);  // one call: dy shared
     return g;
   }
   void release_saved() override { x = w = Tensor(); }

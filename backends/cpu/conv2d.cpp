@@ -194,10 +194,30 @@ void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2d
   if (db_out) db_out->finish();
 }
 
+// Both passes; on the Winograd route with both gradients wanted, dy is reordered once for the two.
+void cpu_conv2d_backward(const Tensor& x, const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx,
+                         Tensor& dw, Tensor& db) {
+  if (!dx.defined() || !dw.defined() || !conv_as_winograd(x.shape(), w.shape(), dy.shape(), p)) {
+    if (dx.defined()) cpu_conv2d_backward_data(dy, w, p, dx);
+    if (dw.defined()) cpu_conv2d_backward_weights(x, dy, p, dw, db);
+    return;
+  }
+  const Tensor xin = fast_input(x), dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
+  StagedOutput dx_out(dx), dw_out(dw, MemoryFormat::contiguous);
+  std::optional<StagedOutput> db_out;
+  if (db.defined()) db_out.emplace(db, MemoryFormat::contiguous);
+  Tensor no_bias;
+  winograd_conv_backward(xin, dyin, win, dx_out.get(), dw_out.get(), db_out ? db_out->get() : no_bias);
+  dx_out.finish();
+  dw_out.finish();
+  if (db_out) db_out->finish();
+}
+
 }  // namespace
 
 COLLAPSE_REGISTER_KERNEL(conv2d_forward, cpu, &cpu_conv2d_forward);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_data, cpu, &cpu_conv2d_backward_data);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_weights, cpu, &cpu_conv2d_backward_weights);
+COLLAPSE_REGISTER_KERNEL(conv2d_backward, cpu, &cpu_conv2d_backward);
 
 }  // namespace collapse::cpu

@@ -143,32 +143,53 @@ void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, Te
   out.finish();
 }
 
-void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+namespace {
+
+// The two backward passes given dy already in nChw16c (dy_blocked).
+void backward_data_from(const void* dy_blocked, const Tensor& w, Tensor& dx) {
   WinogradEntry& e = g_backward_data.get(winograd_key("wino_bwd_data", dx.shape(), w.shape(), false), [&] {
     auto pd = backward_data_pd(dx.shape(), w.shape());
     return WinogradEntry{Prim(pd), pd.weights_desc()};
   });
-  Tensor dy_copy;
   BlockedOutput out(dx);
-  e.prim.execute({{DNNL_ARG_DIFF_DST, blocked_input(dy, dy_copy)},
+  e.prim.execute({{DNNL_ARG_DIFF_DST, dy_blocked},
                   {DNNL_ARG_WEIGHTS, reordered_weights(w, e.weights_md)},
                   {DNNL_ARG_DIFF_SRC, out.data()}});
   out.finish();
 }
 
-void winograd_conv_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
+void backward_weights_from(const Tensor& x, const void* dy_blocked, Tensor& dw, Tensor& db) {
   const bool bias = db.defined();
   WinogradWeightsEntry& e = g_backward_weights.get(winograd_key("wino_bwd_weights", x.shape(), dw.shape(), bias), [&] {
     auto pd = backward_weights_pd(x.shape(), dw.shape(), bias);
     return WinogradWeightsEntry{Prim(pd), pd.diff_weights_desc()};
   });
-  Tensor x_copy, dy_copy;
+  Tensor x_copy;
   WeightsGradientOutput dw_out(e.dw_md, dw);
   e.prim.execute({{DNNL_ARG_SRC, blocked_input(x, x_copy)},
-                  {DNNL_ARG_DIFF_DST, blocked_input(dy, dy_copy)},
+                  {DNNL_ARG_DIFF_DST, dy_blocked},
                   {DNNL_ARG_DIFF_WEIGHTS, dw_out.data()},
                   {DNNL_ARG_DIFF_BIAS, bias ? db.raw_data() : nullptr}});
   dw_out.finish();
+}
+
+}  // namespace
+
+void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+  Tensor dy_copy;
+  backward_data_from(blocked_input(dy, dy_copy), w, dx);
+}
+
+void winograd_conv_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
+  Tensor dy_copy;
+  backward_weights_from(x, blocked_input(dy, dy_copy), dw, db);
+}
+
+void winograd_conv_backward(const Tensor& x, const Tensor& dy, const Tensor& w, Tensor& dx, Tensor& dw, Tensor& db) {
+  Tensor dy_copy;
+  const void* dy_blocked = blocked_input(dy, dy_copy);  // once for both passes
+  backward_data_from(dy_blocked, w, dx);
+  backward_weights_from(x, dy_blocked, dw, db);
 }
 
 }  // namespace cpu

@@ -10,7 +10,8 @@
 //
 // oneDNN 2.6 implements Winograd only on the blocked nChw16c layout, so activations are reordered from and
 // back to channels-last around each call (a fraction of a millisecond at these sizes; with 16 channels the
-// two layouts are the same bytes and nothing is copied). Winograd rounds differently from the direct
+// two layouts are the same bytes and nothing is copied): x and y forward, dy, dx and x backward, dy once for
+// both backward passes when they run as one call (winograd_conv_backward, the conv2d_backward slot). Winograd rounds differently from the direct
 // algorithm (against the float64 reference: 1e-6 of the largest output at 32 channels, 4e-6 at 256; the
 // direct kernels 5e-7), but the route depends only on the shape, the machine and the switch below, so a
 // run is reproducible. COLLAPSE_CPU_WINOGRAD=0 in the environment turns it off (every convolution then
@@ -30,5 +31,8 @@ bool conv_as_winograd(const Shape& x, const Shape& w, const Shape& y, const Conv
 void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
 void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);
 void winograd_conv_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db);
+// Both backward passes, dy reordered into nChw16c once for the two (one of the six activation reorders
+// of a Winograd convolution's forward and backward).
+void winograd_conv_backward(const Tensor& x, const Tensor& dy, const Tensor& w, Tensor& dx, Tensor& dw, Tensor& db);
 
 }  // namespace collapse::cpu

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "backends/conv2d_backward_composed.h"
 #include "backends/cuda/common.h"
 #include "backends/cuda/handles.h"
 
@@ -232,5 +233,6 @@ void cuda_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2
 COLLAPSE_REGISTER_KERNEL(conv2d_forward, cuda, &cuda_conv2d_forward);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_data, cuda, &cuda_conv2d_backward_data);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_weights, cuda, &cuda_conv2d_backward_weights);
+COLLAPSE_REGISTER_KERNEL(conv2d_backward, cuda, &composed_conv2d_backward<Impl::cuda>);
 
 }  // namespace collapse::cuda

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/conv2d_backward_composed.h"
 #include "backends/kernels.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"
@@ -112,5 +113,6 @@ void ref_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2d
 COLLAPSE_REGISTER_KERNEL(conv2d_forward, ref, &ref_conv2d_forward);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_data, ref, &ref_conv2d_backward_data);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_weights, ref, &ref_conv2d_backward_weights);
+COLLAPSE_REGISTER_KERNEL(conv2d_backward, ref, &composed_conv2d_backward<Impl::ref>);
 
 }  // namespace collapse::ref
