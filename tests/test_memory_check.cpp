@@ -39,8 +39,9 @@ TEST(AvailableMemory, ThisMachineReportsSomething) {
 }
 
 TEST(ParameterEstimate, ExactAtSmallWidthsAndCloseAboveForEveryFamily) {
-  for (const ModelConfig base : {ModelConfig{"resnet", 18, 1, 3, 32, 10, 0}, ModelConfig{"vgg", 11, 1, 3, 32, 10, 0},
-                                 ModelConfig{"densenet", 40, 1, 3, 32, 100, 0}, ModelConfig{"resnet", 50, 1, 3, 32, 100, 0}}) {
+  for (const ModelConfig& base :
+       {ModelConfig{"resnet", 18, 1, 3, 32, 10, 0}, ModelConfig{"vgg", 11, 1, 3, 32, 10, 0},
+        ModelConfig{"densenet", 40, 1, 3, 32, 100, 0}, ModelConfig{"resnet", 50, 1, 3, 32, 100, 0}}) {
     for (const double width : {0.5, 1.0, 1.5}) {
       ModelConfig config = base;
       config.width = width;
