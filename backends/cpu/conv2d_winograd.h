@@ -12,9 +12,9 @@
 // back to channels-last around each call (a fraction of a millisecond at these sizes; with 16 channels the
 // two layouts are the same bytes and nothing is copied): x and y forward, dy, dx and x backward, dy once for
 // both backward passes when they run as one call (winograd_conv_backward, the conv2d_backward slot).
-// Winograd rounds differently from the direct algorithm (against the float64 reference: 1e-6 of the largest output at 32 channels, 4e-6 at 256; the
-// direct kernels 5e-7), but the route depends only on the shape, the machine and the switch below, so a
-// run is reproducible. COLLAPSE_CPU_WINOGRAD=0 in the environment turns it off (every convolution then
+// Winograd rounds differently from the direct algorithm (against the float64 reference: 1e-6 of the largest
+// output at 32 channels, 4e-6 at 256; the direct kernels 5e-7), but the route depends only on the shape,
+// the machine and the switch below, so a run is reproducible. COLLAPSE_CPU_WINOGRAD=0 in the environment turns it off (every convolution then
 // runs the direct kernels).
 // The switch and its status string are declared in backends/arithmetic_settings.h.
 #include "backends/arithmetic_settings.h"
