@@ -14,8 +14,8 @@
 // both backward passes when they run as one call (winograd_conv_backward, the conv2d_backward slot).
 // Winograd rounds differently from the direct algorithm (against the float64 reference: 1e-6 of the largest
 // output at 32 channels, 4e-6 at 256; the direct kernels 5e-7), but the route depends only on the shape,
-// the machine and the switch below, so a run is reproducible. COLLAPSE_CPU_WINOGRAD=0 in the environment turns it off (every convolution then
-// runs the direct kernels).
+// the machine and the switch below, so a run is reproducible. COLLAPSE_CPU_WINOGRAD=0 in the environment
+// turns it off (every convolution then runs the direct kernels).
 // The switch and its status string are declared in backends/arithmetic_settings.h.
 #include "backends/arithmetic_settings.h"
 #include "backends/kernels.h"
