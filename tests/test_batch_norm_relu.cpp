@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -227,6 +228,31 @@ TEST(BatchNormRelu, CpuRecomputedMaskIsTheForwardsExactly) {
   for (double v : out[0].to_double_vector()) positive += v > 0;
   EXPECT_GT(positive, 0.3 * out[0].numel());  // both sides of the ReLU are exercised
   EXPECT_LT(positive, 0.7 * out[0].numel());
+}
+
+// The cpu statistics passes add in float before double (batch_norm.cpp): a mean a hundred standard
+// deviations from 0 must not cost the variance its digits (the sums are of x minus a value of x), and
+// values whose squares or products overflow float (x ~ 1e19, dy ~ 1e20) must give the reference's finite
+// statistics and gradients, not a variance of infinity. Shapes of several runs of float sums, one parallel.
+TEST(BatchNormRelu, CpuStatisticsSurviveLargeMeansAndFloatOverflow) {
+  Generator gen(74);
+  struct Scaling {
+    double x_scale, x_offset, dy_scale;
+  };
+  for (const Case& c : {Case{{16, 24, 9, 11}, kCL}, Case{{300, 40}, kRowMajor}})
+    for (const Scaling& s : {Scaling{1.0, 100.0, 1.0}, Scaling{1e19, 0.0, 1e20}})
+      for (bool with_residual : {false, true}) {
+        SCOPED_TRACE(shape_str(c.shape) + " x * " + std::to_string(s.x_scale) + " + " +
+                     std::to_string(s.x_offset) + (with_residual ? " + residual" : ""));
+        BnInputs in(c.shape, DType::f32, c.layout, gen, with_residual, c.layout);
+        scale(s.x_scale, in.x, in.x);
+        axpy(s.x_offset, Tensor::full(c.shape, 1.0), in.x);
+        scale(s.dy_scale, in.dy, in.dy);
+        const std::vector<Tensor> cpu = run_slots(in, c.layout);
+        for (size_t i = 0; i < cpu.size(); ++i)
+          for (double v : cpu[i].to_double_vector()) ASSERT_TRUE(std::isfinite(v)) << kOutputNames[i];
+        expect_all_close(cpu, run_slots_on_ref(in, c.layout), kReduce, "cpu vs ref");
+      }
 }
 
 // An x that is a channel slice of a wider channels-last tensor (DenseNet's GrowingConcat hands those out)
