@@ -1,5 +1,8 @@
 #include "core/tensor.h"
 
+#include <array>
+#include <utility>
+
 #include <cstring>
 #include <sstream>
 
@@ -217,6 +220,25 @@ void dispatch_dtype(DType t, F&& f) {
   }
 }
 
+// Copies `count` runs of `bytes` bytes, dst_step and src_step bytes apart. The short runs of 4-byte elements
+// (DenseNet's growth rate, its first layers' channel counts) get a copy for their size, whose fixed-size
+// memcpy the compiler turns into a few vector moves: a libc call per run would cost more than the copy.
+using RunCopy = void (*)(char* dst, int64_t dst_step, const char* src, int64_t src_step, int64_t count, size_t bytes);
+void copy_runs(char* dst, int64_t dst_step, const char* src, int64_t src_step, int64_t count, size_t bytes) {
+  for (int64_t i = 0; i < count; ++i) std::memcpy(dst + i * dst_step, src + i * src_step, bytes);
+}
+template <size_t Bytes>
+void copy_runs_of(char* dst, int64_t dst_step, const char* src, int64_t src_step, int64_t count, size_t) {
+  for (int64_t i = 0; i < count; ++i) std::memcpy(dst + i * dst_step, src + i * src_step, Bytes);
+}
+constexpr size_t kMaxShortRun = 64;  // elements
+RunCopy run_copy_for(size_t elements, size_t element_size) {
+  static const auto short_runs = []<size_t... C>(std::index_sequence<C...>) {
+    return std::array<RunCopy, sizeof...(C)>{&copy_runs_of<4 * C>...};
+  }(std::make_index_sequence<kMaxShortRun + 1>{});
+  return element_size == 4 && elements <= kMaxShortRun ? short_runs[elements] : &copy_runs;
+}
+
 // Same-dtype copy on the CPU. The fast cases are what training needs: identical layouts (one memcpy)
 // and slices along the channel dimension of channels-last tensors (concat), where the innermost run
 // of each pixel is contiguous on both sides.
@@ -233,12 +255,11 @@ void cpu_copy_same_dtype(Tensor& dst, const Tensor& src) {
     const int64_t N = sh[0], C = sh[1], H = sh[2], W = sh[3];
     const auto& ds = dst.strides();
     const auto& ss = src.strides();
+    const RunCopy copy = run_copy_for(C, es);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t n = 0; n < N; ++n)
       for (int64_t h = 0; h < H; ++h)
-        for (int64_t w = 0; w < W; ++w)
-          std::memcpy(d + (n * ds[0] + h * ds[2] + w * ds[3]) * es, s + (n * ss[0] + h * ss[2] + w * ss[3]) * es,
-                      C * es);
+        copy(d + (n * ds[0] + h * ds[2]) * es, ds[3] * es, s + (n * ss[0] + h * ss[2]) * es, ss[3] * es, W, C * es);
     return;
   }
   dispatch_dtype(dst.dtype(), [&](auto tag) {
