@@ -256,12 +256,14 @@ TEST(BatchNormRelu, CpuStatisticsSurviveLargeMeansAndFloatOverflow) {
 }
 
 // An x that is a channel slice of a wider channels-last tensor (DenseNet's GrowingConcat hands those out)
-// is read in place, row by row, from 64 channels on: the same values as the reference and as on a dense
-// copy of x, whichever way the kernel reads it.
+// is gathered period by period, never copied whole: the same values as the reference and as on a dense
+// copy of x.
 TEST(BatchNormRelu, CpuReadsAChannelSliceInPlace) {
   Generator gen(72);
-  // Fewer than 64 channels are copied (kMinChannelsInPlace), 64 and more read in place.
-  for (const Shape& shape : {Shape{5, 6, 7, 3}, Shape{3, 64, 5, 3}, Shape{8, 67, 9, 9}, Shape{9, 70}})
+  // Channel counts below, at and above 64, a 2-D slice, and [16, 24, 9, 11], large enough for the parallel
+  // loops (several threads gathering).
+  for (const Shape& shape :
+       {Shape{5, 6, 7, 3}, Shape{16, 24, 9, 11}, Shape{3, 64, 5, 3}, Shape{8, 67, 9, 9}, Shape{9, 70}, Shape{40, 5}})
     for (int64_t first_channel : {0, 3})
       for (bool with_residual : {false, true}) {
         SCOPED_TRACE(shape_str(shape) + " from channel " + std::to_string(first_channel) +

@@ -11,8 +11,8 @@
 // walk "periods" of P elements, P a multiple of both C and 16 and at least 256, in which position j is
 // always channel j % C: per-channel coefficients are repeated over a period and sums kept per position, so
 // every inner loop is a long unit-stride one that vectorises whatever C is. An input x that is a channel
-// slice of a wider channels-last tensor (the concatenation DenseNet's block buffer hands out) is read in
-// place instead of copied, one row of C channels per period, when C is large enough (kMinChannelsInPlace).
+// slice of a wider channels-last tensor (the concatenation DenseNet's block buffer hands out) is not
+// copied: each pass gathers a period's rows into a small per-thread buffer (InputX).
 // Sums are accumulated in float over a run of periods, then in double (per thread, then folded per channel
 // in a fixed order; the reference sums in double throughout). The variance comes from one pass over
 // d = x - shift, E[d^2] - E[d]^2, the shift being a value of x in each channel: the cancellation then costs
@@ -97,51 +97,63 @@ int64_t channel_slice_row_stride(const Tensor& x) {
 }
 
 // x's elements as periods of P, in which position j is always channel j % C, and the other operands'
-// elements alike (they are dense, their periods P apart). A dense x (slice_row_stride 0) is cut into
-// periods of P, a multiple of C and 16 and at least 256 (the last one possibly shorter); a channel slice of
-// a wider buffer is read in place, one row of C values per period, slice_row_stride apart.
+// elements alike (they are dense, their periods P apart): P is a multiple of C and 16 and at least 256,
+// the last period possibly shorter. A dense x is read in place. A channel slice of a wider channels-last
+// tensor (rows of C values, row_stride apart) is gathered: each pass copies a period's P / C rows into a
+// per-thread buffer and reads them there, so that every inner loop stays P long whatever C is.
 struct Periods {
-  int64_t C, n, P, x_stride;
-  Periods(const Tensor& x, int64_t slice_row_stride)
-      : C(x.size(1)), n(x.numel()), P(slice_row_stride ? C : period_for(C)),
-        x_stride(slice_row_stride ? slice_row_stride : P) {}
+  bool gathered;
+  int64_t C, n, P, row_stride;
+  Periods(const Tensor& x, int64_t row_stride)
+      : gathered(row_stride > x.size(1)), C(x.size(1)), n(x.numel()), P(period_for(C)), row_stride(row_stride) {}
   int64_t count() const { return P == 0 ? 0 : (n + P - 1) / P; }
   int64_t length(int64_t p) const { return std::min(P, n - p * P); }
   bool parallel() const { return n > kParallelGrain; }
+  int threads() const { return parallel() ? omp_get_max_threads() : 1; }
 };
 
-// A channel slice is read in place from this many channels on. Rows of fewer channels are too short for
-// the vector loops, and a dense copy is faster: DenseNet-40 at width 0.25 (6 to 114 channels per batch
-// norm), two threads, bench-train-step ms per step with this constant at 0 (all in place) 208, at 2^31
-// (all copied) 193, at 64 177; at width 1
-// (24 to 456 channels) the threshold changes no time, and peak memory is 970-995 MB either way (1286 MB
-// when every layer's input was a fresh concatenation).
-constexpr int64_t kMinChannelsInPlace = 64;
-
-// x as the kernels read it: in place when it is a channel slice of a wider channels-last tensor with at
-// least kMinChannelsInPlace channels, else in the fast layout (copied only when it is in neither).
+// x as the kernels read it: dense in the fast layout (a copy only when x is dense in another layout), or a
+// channel slice of a wider channels-last tensor (DenseNet's block buffer), gathered period by period.
+// Gathering beats both a dense copy of the slice made first (one pass and one parallel region fewer) and
+// reading the slice in place one row per period (short inner loops): DenseNet-40, two threads,
+// bench-train-step img/s, four alternations each, width 0.25 (6 to 114 channels per batch norm): gathered
+// below 64 channels (rows in place above) 944-1022 against copied below 64 920-1008, with one core busy
+// 374-383 against 362; gathered at every width 950-1005 against in place from 64 on 944-964; width 1 (24
+// to 456 channels) 246-252 against 238-253.
 struct InputX {
-  int64_t slice_row_stride;  // 0 when x is read in the fast layout
   Tensor data;
   Periods g;
-  explicit InputX(const Tensor& x)
-      : slice_row_stride(in_place_row_stride(x)), data(slice_row_stride ? x : fast_input(x)),
-        g(data, slice_row_stride) {}
+  explicit InputX(const Tensor& x) : InputX(x, channel_slice_row_stride(x)) {}
   const float* ptr() const { return data.data<float>(); }
+  // Period p's x values: in x itself, or, gathered, in scratch (P floats, the calling thread's own).
+  const float* at(int64_t p, float* scratch) const {
+    if (!g.gathered) return ptr() + p * g.P;
+    const int64_t first_row = p * g.P / g.C, rows = g.length(p) / g.C;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* from = ptr() + (first_row + r) * g.row_stride;
+      for (int64_t c = 0; c < g.C; ++c) scratch[r * g.C + c] = from[c];
+    }
+    return scratch;
+  }
+  // Gathering buffers for `threads` threads, P floats each (empty when x is dense).
+  Tensor scratch(int threads) const { return Tensor::empty({g.gathered ? threads * g.P : 0}); }
 
  private:
-  static int64_t in_place_row_stride(const Tensor& x) {
-    if (x.size(1) < kMinChannelsInPlace) return 0;
-    const int64_t stride = channel_slice_row_stride(x);
-    return stride > x.size(1) ? stride : 0;
-  }
+  InputX(const Tensor& x, int64_t slice_row_stride)
+      : data(slice_row_stride > x.size(1) ? x : fast_input(x)), g(data, slice_row_stride) {}
 };
 
-// fn(begin, x_begin, length) for every period, in parallel: its first element in the dense operands and in x.
+// fn(begin, x, length) for every period, in parallel: its first element in the dense operands, and x's
+// values of the period (x[j] for position j).
 template <class Fn>
-void for_each_period(const Periods& g, Fn&& fn) {
+void for_each_period(const InputX& xin, Fn&& fn) {
+  const Periods& g = xin.g;
+  const Tensor scratch = xin.scratch(g.threads());
 #pragma omp parallel for schedule(static) if (g.parallel())
-  for (int64_t p = 0; p < g.count(); ++p) fn(p * g.P, p * g.x_stride, g.length(p));
+  for (int64_t p = 0; p < g.count(); ++p) {
+    float* mine = scratch.numel() ? scratch.data<float>() + omp_get_thread_num() * g.P : nullptr;
+    fn(p * g.P, xin.at(p, mine), g.length(p));
+  }
 }
 
 // Periods summed into float partial sums before they are added to the double accumulators: adding in
@@ -150,13 +162,15 @@ void for_each_period(const Periods& g, Fn&& fn) {
 // 14.1 ms), and a float sum of this many terms keeps ~6 of float's 7 digits.
 constexpr int64_t kPeriodsPerFloatSum = 16;
 
-// K per-channel sums: add(begin, x_begin, length, acc) adds its period's terms to acc[k * P + j]
+// K per-channel sums: add(begin, x, length, acc) adds its period's terms to acc[k * P + j]
 // (position j), acc being float or double (Partial). The periods are taken kPeriodsPerFloatSum at a time,
 // each thread summing a run into partial sums of type Partial and adding those to its double accumulators.
 // Returns sums[k * C + c] over all elements of channel c, which live in `storage`.
 template <int K, class Partial, class Add>
-double* channel_sums(const Periods& g, Tensor& storage, Add&& add) {
-  const int threads = g.parallel() ? omp_get_max_threads() : 1;
+double* channel_sums(const InputX& xin, Tensor& storage, Add&& add) {
+  const Periods& g = xin.g;
+  const int threads = g.threads();
+  const Tensor scratch = xin.scratch(threads);
   const int64_t per_thread = K * g.P;
   storage = Tensor::empty({threads * per_thread + K * g.C}, DType::f64);
   Tensor partial_storage = Tensor::empty({threads * per_thread}, dtype_of<Partial>());
@@ -167,11 +181,12 @@ double* channel_sums(const Periods& g, Tensor& storage, Add&& add) {
   {
     double* __restrict mine = acc + omp_get_thread_num() * per_thread;
     Partial* __restrict partial = partial_storage.data<Partial>() + omp_get_thread_num() * per_thread;
+    float* gathered = scratch.numel() ? scratch.data<float>() + omp_get_thread_num() * g.P : nullptr;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < runs; ++r) {
       std::fill(partial, partial + per_thread, Partial{0});
       const int64_t end = std::min(g.count(), (r + 1) * kPeriodsPerFloatSum);
-      for (int64_t p = r * kPeriodsPerFloatSum; p < end; ++p) add(p * g.P, p * g.x_stride, g.length(p), partial);
+      for (int64_t p = r * kPeriodsPerFloatSum; p < end; ++p) add(p * g.P, xin.at(p, gathered), g.length(p), partial);
       for (int64_t j = 0; j < per_thread; ++j) mine[j] += partial[j];
     }
   }
@@ -188,10 +203,10 @@ double* channel_sums(const Periods& g, Tensor& storage, Add&& add) {
 // overflow must not become a variance of infinity and an output of beta. A non-finite input gives
 // non-finite sums either way.
 template <int K, class Add>
-double* channel_sums_float_first(const Periods& g, Tensor& storage, Add&& add) {
-  double* sums = channel_sums<K, float>(g, storage, add);
-  if (std::all_of(sums, sums + K * g.C, [](double v) { return std::isfinite(v); })) return sums;
-  return channel_sums<K, double>(g, storage, add);
+double* channel_sums_float_first(const InputX& xin, Tensor& storage, Add&& add) {
+  double* sums = channel_sums<K, float>(xin, storage, add);
+  if (std::all_of(sums, sums + K * xin.g.C, [](double v) { return std::isfinite(v); })) return sums;
+  return channel_sums<K, double>(xin, storage, add);
 }
 
 // A per-channel value repeated over a period: rep[j] = value(j % C) for j < P, living in `storage`.
@@ -245,10 +260,9 @@ struct Coefficients {
 // y = (x - center) * scale + shift [+ residual], then max(0, .) when Relu, with per-channel coefficients
 // (eval, and training once the statistics are known); residual may be null.
 template <bool Relu>
-void normalize(const Periods& g, const float* x, const float* residual, float* y, const Coefficients& k) {
+void normalize(const InputX& xin, const float* residual, float* y, const Coefficients& k) {
   with_or_without(residual != nullptr, [&](auto add_residual) {
-    for_each_period(g, [&](int64_t begin, int64_t x_begin, int64_t length) {
-      const float* xp = x + x_begin;
+    for_each_period(xin, [&](int64_t begin, const float* xp, int64_t length) {
       float* yp = y + begin;
       for (int64_t j = 0; j < length; ++j) {
         float v = k.pre_activation(xp[j], j);
@@ -283,12 +297,12 @@ void forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
   // cancels few digits even where |mean| is much larger than the standard deviation.
   Tensor sums_storage, shift_storage;
   const float* shift = repeat<float>(g, shift_storage, [&](int64_t c) { return s.count ? xp[c] : 0.0f; });
-  double* sums = channel_sums_float_first<2>(g, sums_storage, [&](int64_t, int64_t x_begin, int64_t length,
-                                                                   auto* __restrict acc) {
+  double* sums = channel_sums_float_first<2>(xin, sums_storage, [&](int64_t, const float* x, int64_t length,
+                                                                     auto* __restrict acc) {
     using Partial = std::decay_t<decltype(*acc)>;
     COLLAPSE_NO_LOOP_CARRIED_DEPENDENCE  // acc is this thread's own buffer (see backward)
     for (int64_t j = 0; j < length; ++j) {
-      const Partial d = static_cast<Partial>(xp[x_begin + j]) - shift[j];
+      const Partial d = static_cast<Partial>(x[j]) - shift[j];
       acc[j] += d;
       acc[g.P + j] += d * d;
     }
@@ -306,7 +320,7 @@ void forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
     mean_out.data()[c] = static_cast<float>(mean[c]);
     var_out.data()[c] = static_cast<float>(var[c]);
   }
-  normalize<Relu>(g, xp, floats_or_null(rin), out.get().data<float>(),
+  normalize<Relu>(xin, floats_or_null(rin), out.get().data<float>(),
                   Coefficients(g, mean_out.data(), var_out.data(), floats_or_null(gam), floats_or_null(bet), eps));
   update_running_stats(running_mean, running_var, mean_out.data(), var_out.data(), momentum, s.count);
   out.finish();
@@ -323,7 +337,7 @@ void forward_eval(const Tensor& x, const Tensor& residual, const Tensor& gamma, 
   const Tensor rin = residual_input(residual);
   const Tensor rm = vector_input(running_mean), rv = vector_input(running_var);
   StagedOutput out(y);
-  normalize<Relu>(g, xin.ptr(), floats_or_null(rin), out.get().data<float>(),
+  normalize<Relu>(xin, floats_or_null(rin), out.get().data<float>(),
                   Coefficients(g, rm.data<float>(), rv.data<float>(), floats_or_null(gam), floats_or_null(bet), eps));
   out.finish();
 }
@@ -343,7 +357,7 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
   const Tensor dyin = fast_input(dy), yin = y.defined() ? fast_input(y) : y;
   const Tensor gam = vector_input(gamma), bet = vector_input(beta);
   const Tensor mean = vector_input(save_mean), var = vector_input(save_var);
-  const float *dyp = dyin.data<float>(), *yp = floats_or_null(yin), *xp = xin.ptr();
+  const float *dyp = dyin.data<float>(), *yp = floats_or_null(yin);
   const float *mp = mean.data<float>(), *vp = var.data<float>();
   const double count = static_cast<double>(s.count);
 
@@ -362,36 +376,36 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
   // instead of dy and y: one stream over memory fewer.
   with_or_without(yp == nullptr, [&](auto recompute_mask) {
     with_or_without(drp != nullptr, [&](auto store_masked) {
-      // Element j of the period starting at i (dense operands) and xi (x).
-      auto masked_at = [&](int64_t i, int64_t xi, int64_t j) {
+      // Element j of a period: i in the dense operands, x its value of x.
+      auto masked_at = [&](int64_t i, float x, int64_t j) {
         if constexpr (!Relu) return dyp[i];
-        else if constexpr (recompute_mask) return relu_masked(dyp[i], k.pre_activation(xp[xi], j));
+        else if constexpr (recompute_mask) return relu_masked(dyp[i], k.pre_activation(x, j));
         else return relu_masked(dyp[i], yp[i]);
       };
-      sums = channel_sums_float_first<2>(g, sums_storage, [&](int64_t begin, int64_t x_begin, int64_t length,
-                                                              auto* __restrict acc) {
+      sums = channel_sums_float_first<2>(xin, sums_storage, [&](int64_t begin, const float* x, int64_t length,
+                                                                auto* __restrict acc) {
         using Partial = std::decay_t<decltype(*acc)>;
         // acc is this thread's own buffer: no store to it is read by another iteration (GCC cannot prove
         // it against the float inputs and would leave the loop scalar).
         COLLAPSE_NO_LOOP_CARRIED_DEPENDENCE
         for (int64_t j = 0; j < length; ++j) {
-          const float masked = masked_at(begin + j, x_begin + j, j);
+          const float masked = masked_at(begin + j, x[j], j);
           if constexpr (store_masked) drp[begin + j] = masked;
           acc[j] += masked;
-          acc[g.P + j] += static_cast<Partial>(masked) * (static_cast<Partial>(xp[x_begin + j]) - k.center[j]);
+          acc[g.P + j] += static_cast<Partial>(masked) * (static_cast<Partial>(x[j]) - k.center[j]);
         }
       });
       const float* mean_g = repeat<float>(g, mean_g_f, [&](int64_t c) { return sums[c] / count; });
       const float* slope =
           repeat<float>(g, slope_f, [&](int64_t c) { return inv_std(c) * sum_g_xhat(c) / count; });
       // Reads dy and y (or g) before writing dx at each element, so dx may alias dy.
-      for_each_period(g, [&](int64_t begin, int64_t x_begin, int64_t length) {
+      for_each_period(xin, [&](int64_t begin, const float* x, int64_t length) {
         for (int64_t j = 0; j < length; ++j) {
-          const int64_t i = begin + j, xi = x_begin + j;
+          const int64_t i = begin + j;
           float masked;
           if constexpr (store_masked) masked = drp[i];
-          else masked = masked_at(i, xi, j);
-          dxp[i] = k.scale[j] * (masked - mean_g[j] - (xp[xi] - k.center[j]) * slope[j]);
+          else masked = masked_at(i, x[j], j);
+          dxp[i] = k.scale[j] * (masked - mean_g[j] - (x[j] - k.center[j]) * slope[j]);
         }
       });
     });
