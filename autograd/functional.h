@@ -46,18 +46,26 @@ Variable concat_channels(const std::vector<Variable>& xs);
 // concatenation() returns every input so far as one Variable that views the buffer's first channels (no
 // copy; differentiable as concat_channels of those inputs). Later appends leave earlier views' values as
 // they are, so a concatenation stays valid while the buffer grows.
+//
+// In the graph each concatenation is the previous one (if any) followed by the inputs appended since, so
+// that a gradient flows back along the chain: an input's gradient is one slice of the next concatenation's,
+// and each concatenation's gradient is summed once, over all its channels, where its consumers meet. As a
+// concatenation of all inputs at every step, a DenseNet block of L layers would sum each input's gradient
+// from every later layer: ~L^2/2 small additions of one layer's few channels instead of L wide ones.
 class GrowingConcat {
  public:
   // The buffer, [N, C_total, ...]; 4-D in the device's activation layout.
   GrowingConcat(const Shape& shape, DType dtype, Device device);
   void append(const Variable& x);
-  Variable concatenation() const;
+  // The same Variable again while nothing was appended since the last call.
+  Variable concatenation();
   int64_t channels() const { return filled_; }
 
  private:
   Tensor buffer_;
   int64_t filled_ = 0;
-  std::vector<Variable> inputs_;
+  Variable previous_;               // the last concatenation returned (undefined before the first)
+  std::vector<Variable> appended_;  // the inputs appended since
 };
 Variable flatten(const Variable& x);  // [N, d1, d2, ...] -> [N, d1*d2*...] in row-major (C,H,W) order
 // Mean cross-entropy of logits [N,C] against int64 labels [N]; a one-element output.

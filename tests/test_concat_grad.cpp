@@ -270,6 +270,39 @@ TEST(ConcatGrad, GrowingConcatEqualsConcatChannels) {
   }
 }
 
+// As a DenseNet block uses it: each concatenation feeds an op whose output is appended, and a gradient
+// comes into every concatenation. The graph chains them (a concatenation's node has the previous concatenation and the
+// inputs appended since as its inputs; asked twice, the same Variable), and the gradients are those of
+// concat_channels of all inputs at every step.
+TEST(ConcatGrad, GrowingConcatChainsItsConcatenations) {
+  const Tensor tx = rand({2, 3, 4, 5}, kCL);
+  const Tensor seeds[] = {rand({2, 3, 4, 5}, kCL), rand({2, 6, 4, 5}, kCL), rand({2, 12, 4, 5}, kCL)};
+  auto grad_of_x = [&](bool growing) {
+    Variable x(tx, true);
+    std::vector<Variable> concatenations;
+    if (growing) {
+      GrowingConcat concat({2, 12, 4, 5}, DType::f32, Device::cpu());
+      concat.append(x);
+      for (int layer = 0; layer < 3; ++layer) {
+        concatenations.push_back(concat.concatenation());
+        if (layer < 2) concat.append(mul_scalar(relu(concatenations.back()), 0.5 + layer));
+      }
+      EXPECT_EQ(concat.concatenation().grad_fn(), concatenations.back().grad_fn()) << "asked twice: the same";
+      EXPECT_EQ(concatenations[2].grad_fn()->next.size(), 2u) << "the previous concatenation and one input";
+      EXPECT_EQ(concatenations[2].grad_fn()->next[0].node, concatenations[1].grad_fn());
+    } else {
+      std::vector<Variable> inputs{x};
+      for (int layer = 0; layer < 3; ++layer) {
+        concatenations.push_back(concat_channels(inputs));
+        if (layer < 2) inputs.push_back(mul_scalar(relu(concatenations.back()), 0.5 + layer));
+      }
+    }
+    for (int i = 2; i >= 0; --i) concatenations[i].backward(seeds[i], /*retain_graph=*/true);
+    return x.grad();
+  };
+  expect_close(grad_of_x(true), grad_of_x(false), 1e-6, 1e-6, "dx");
+}
+
 TEST(ConcatGrad, GrowingConcatRejectsWhatDoesNotFit) {
   GrowingConcat concat({2, 5, 3, 3}, DType::f32, Device::cpu());
   concat.append(Variable(rand({2, 3, 3, 3}, kCL)));
@@ -364,7 +397,7 @@ TEST(ConcatGrad, DenseNet40GradientsEqualThoseOfClonedSlices) {
 
   net->zero_grad();
   const Variable loss_clones = cross_entropy(densenet_forward_with_cloning_concat(*net, Variable(x)), labels);
-  // Batch norm sums a slice of the block buffer row by row, a dense copy in longer runs: other rounding.
+  // Along the chain of concatenations each gradient is summed once, in another order: other rounding.
   EXPECT_NEAR(loss_views.data().item(), loss_clones.data().item(), 1e-6 * std::abs(loss_clones.data().item()));
   loss_clones.backward();
   size_t compared = 0;

@@ -56,14 +56,20 @@ void GrowingConcat::append(const Variable& x) {
                  filled_, " of ", buffer_.size(1), " channels already used");
   buffer_.narrow(1, filled_, t.size(1)).copy_(t);
   filled_ += t.size(1);
-  inputs_.push_back(x);
+  appended_.push_back(x);
 }
 
-Variable GrowingConcat::concatenation() const {
-  COLLAPSE_CHECK(!inputs_.empty(), "GrowingConcat::concatenation: nothing appended yet");
+Variable GrowingConcat::concatenation() {
+  COLLAPSE_CHECK(filled_ > 0, "GrowingConcat::concatenation: nothing appended yet");
+  if (appended_.empty()) return previous_;
+  std::vector<Variable> parts;
+  if (previous_.defined()) parts.push_back(previous_);
+  parts.insert(parts.end(), appended_.begin(), appended_.end());
   auto node = std::make_shared<ConcatNode>();
-  for (const auto& v : inputs_) node->channels.push_back(v.data().size(1));
-  return attach_node(buffer_.narrow(1, 0, filled_), inputs_, std::move(node));
+  for (const auto& v : parts) node->channels.push_back(v.data().size(1));
+  previous_ = attach_node(buffer_.narrow(1, 0, filled_), parts, std::move(node));
+  appended_.clear();
+  return previous_;
 }
 
 }  // namespace collapse
