@@ -158,8 +158,9 @@ void for_each_period(const InputX& xin, Fn&& fn) {
 
 // Periods summed into float partial sums before they are added to the double accumulators: adding in
 // float halves the vector work of the statistics passes, which run near the cache's bandwidth (ResNet18
-// width 0.25, 1x32x32, two threads: batch norm + ReLU forward 10.8 -> 8.1 ms per step, backward 17.2 ->
-// 14.1 ms), and a float sum of this many terms keeps ~6 of float's 7 digits.
+// width 0.25, 1x32x32, two threads, bench-train-step --profile, three runs: batch norm + ReLU forward
+// 10.8 -> 9.0-9.8 ms per step, backward 17.2 -> 15.5-16.1 ms), and a float sum of this many terms keeps
+// ~6 of float's 7 digits.
 constexpr int64_t kPeriodsPerFloatSum = 16;
 
 // K per-channel sums: add(begin, x, length, acc) adds its period's terms to acc[k * P + j]

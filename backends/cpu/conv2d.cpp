@@ -176,22 +176,32 @@ void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dPar
   out.finish();
 }
 
+// dw and the optional db as every route writes them (plain arrays), copied back by finish().
+struct WeightGradients {
+  StagedOutput dw;
+  std::optional<StagedOutput> db;
+  Tensor no_bias;
+  WeightGradients(Tensor& dw_out, Tensor& db_out) : dw(dw_out, MemoryFormat::contiguous) {
+    if (db_out.defined()) db.emplace(db_out, MemoryFormat::contiguous);
+  }
+  Tensor& bias() { return db ? db->get() : no_bias; }  // undefined when no db is wanted
+  void finish() {
+    dw.finish();
+    if (db) db->finish();
+  }
+};
+
 void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db) {
   const ConvShape s{x.shape(), dw.shape(), dy.shape(), p};
   const Tensor xin = fast_input(x), dyin = fast_input(dy);
-  StagedOutput dw_out(dw, MemoryFormat::contiguous);
-  std::optional<StagedOutput> db_out;
-  if (db.defined()) db_out.emplace(db, MemoryFormat::contiguous);
-  Tensor no_bias;
-  Tensor& db_work = db_out ? db_out->get() : no_bias;
+  WeightGradients out(dw, db);
   if (conv_as_gemm(s.x, s.w, s.y))
-    gemm_conv_backward_weights(xin, dyin, p, dw_out.get(), db_out ? db_out->data() : nullptr);
+    gemm_conv_backward_weights(xin, dyin, p, out.dw.get(), out.db ? out.db->data() : nullptr);
   else if (conv_as_winograd(s.x, s.w, s.y, p))
-    winograd_conv_backward_weights(xin, dyin, dw_out.get(), db_work);
+    winograd_conv_backward_weights(xin, dyin, out.dw.get(), out.bias());
   else
-    direct_backward_weights(s, xin, dyin, dw_out.get(), db_work);
-  dw_out.finish();
-  if (db_out) db_out->finish();
+    direct_backward_weights(s, xin, dyin, out.dw.get(), out.bias());
+  out.finish();
 }
 
 // Both passes; on the Winograd route with both gradients wanted, dy is reordered once for the two.
@@ -203,14 +213,11 @@ void cpu_conv2d_backward(const Tensor& x, const Tensor& dy, const Tensor& w, con
     return;
   }
   const Tensor xin = fast_input(x), dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
-  StagedOutput dx_out(dx), dw_out(dw, MemoryFormat::contiguous);
-  std::optional<StagedOutput> db_out;
-  if (db.defined()) db_out.emplace(db, MemoryFormat::contiguous);
-  Tensor no_bias;
-  winograd_conv_backward(xin, dyin, win, dx_out.get(), dw_out.get(), db_out ? db_out->get() : no_bias);
+  StagedOutput dx_out(dx);
+  WeightGradients out(dw, db);
+  winograd_conv_backward(xin, dyin, win, dx_out.get(), out.dw.get(), out.bias());
   dx_out.finish();
-  dw_out.finish();
-  if (db_out) db_out->finish();
+  out.finish();
 }
 
 }  // namespace
