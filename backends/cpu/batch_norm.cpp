@@ -163,51 +163,61 @@ void for_each_period(const InputX& xin, Fn&& fn) {
 // ~6 of float's 7 digits.
 constexpr int64_t kPeriodsPerFloatSum = 16;
 
-// K per-channel sums: add(begin, x, length, acc) adds its period's terms to acc[k * P + j]
-// (position j), acc being float or double (Partial). The periods are taken kPeriodsPerFloatSum at a time,
-// each thread summing a run into partial sums of type Partial and adding those to its double accumulators.
-// Returns sums[k * C + c] over all elements of channel c, which live in `storage`.
-template <int K, class Partial, class Add>
-double* channel_sums(const InputX& xin, Tensor& storage, Add&& add) {
+// The statistics pass (K per-channel sums) and then one pass over every period, in one parallel region.
+// add(begin, x, length, acc) adds a period's terms to acc[k * P + j] (position j), acc being float or
+// double. After the barrier the sums need, every thread folds the per-thread accumulators itself (the same
+// additions in the same order, so every thread holds the same values) and calls prepare(sums, thread),
+// which fills what that thread's pass(begin, x, length, thread) reads (thread 0 also keeps what the
+// caller needs afterwards); sums[k * C + c] is the sum over all of channel c. Two parallel regions would
+// add a fork and a join, each a wait for a timeslice when another program has one of the cores.
+//
+// The periods are taken kPeriodsPerFloatSum at a time, each thread summing a run into float partial sums
+// and adding those to its double accumulators. When a float partial overflowed (some sum is not finite)
+// the pass is redone in double partial sums: a float square or product overflows from ~1.8e19 on, where
+// double's would not, and an overflow must not become a variance of infinity and an output of beta. A
+// non-finite input gives non-finite sums either way.
+template <int K, class Add, class Prepare, class Pass>
+void statistics_then_pass(const InputX& xin, Add&& add, Prepare&& prepare, Pass&& pass) {
   const Periods& g = xin.g;
   const int threads = g.threads();
-  const Tensor scratch = xin.scratch(threads);
   const int64_t per_thread = K * g.P;
-  storage = Tensor::empty({threads * per_thread + K * g.C}, DType::f64);
-  Tensor partial_storage = Tensor::empty({threads * per_thread}, dtype_of<Partial>());
-  double* acc = storage.data<double>();
-  std::fill(acc, acc + threads * per_thread, 0.0);
+  const Tensor scratch = xin.scratch(threads);
+  // Each thread's double accumulators, then each thread's folded sums.
+  Tensor storage = Tensor::empty({threads * (per_thread + K * g.C)}, DType::f64);
+  Tensor float_partials = Tensor::empty({threads * per_thread}, DType::f32);
+  Tensor double_partials = Tensor::empty({threads * per_thread}, DType::f64);
+  double* const acc = storage.data<double>();
   const int64_t runs = (g.count() + kPeriodsPerFloatSum - 1) / kPeriodsPerFloatSum;
 #pragma omp parallel num_threads(threads)
   {
-    double* __restrict mine = acc + omp_get_thread_num() * per_thread;
-    Partial* __restrict partial = partial_storage.data<Partial>() + omp_get_thread_num() * per_thread;
-    float* gathered = scratch.numel() ? scratch.data<float>() + omp_get_thread_num() * g.P : nullptr;
+    const int t = omp_get_thread_num();
+    double* const mine = acc + t * per_thread;
+    double* const sums = acc + threads * per_thread + t * K * g.C;
+    float* const gathered = scratch.numel() ? scratch.data<float>() + t * g.P : nullptr;
+    auto sum_and_fold = [&](auto* __restrict partial) {
+      using Partial = std::decay_t<decltype(*partial)>;
+      std::fill(mine, mine + per_thread, 0.0);
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < runs; ++r) {
-      std::fill(partial, partial + per_thread, Partial{0});
-      const int64_t end = std::min(g.count(), (r + 1) * kPeriodsPerFloatSum);
-      for (int64_t p = r * kPeriodsPerFloatSum; p < end; ++p) add(p * g.P, xin.at(p, gathered), g.length(p), partial);
-      for (int64_t j = 0; j < per_thread; ++j) mine[j] += partial[j];
+      for (int64_t r = 0; r < runs; ++r) {
+        std::fill(partial, partial + per_thread, Partial{0});
+        const int64_t end = std::min(g.count(), (r + 1) * kPeriodsPerFloatSum);
+        for (int64_t p = r * kPeriodsPerFloatSum; p < end; ++p) add(p * g.P, xin.at(p, gathered), g.length(p), partial);
+        for (int64_t j = 0; j < per_thread; ++j) mine[j] += partial[j];
+      }  // the barrier: every thread's accumulators are complete
+      std::fill(sums, sums + K * g.C, 0.0);
+      for (int u = 0; u < threads; ++u)
+        for (int k = 0; k < K; ++k)
+          for (int64_t j = 0; j < g.P; ++j) sums[k * g.C + j % g.C] += acc[u * per_thread + k * g.P + j];
+    };
+    sum_and_fold(float_partials.data<float>() + t * per_thread);
+    if (!std::all_of(sums, sums + K * g.C, [](double v) { return std::isfinite(v); })) {
+#pragma omp barrier  // every thread takes this branch (the same sums); none may still be folding
+      sum_and_fold(double_partials.data<double>() + t * per_thread);
     }
+    prepare(static_cast<const double*>(sums), t);
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < g.count(); ++p) pass(p * g.P, xin.at(p, gathered), g.length(p), t);
   }
-  double* sums = acc + threads * per_thread;
-  std::fill(sums, sums + K * g.C, 0.0);
-  for (int t = 0; t < threads; ++t)
-    for (int k = 0; k < K; ++k)
-      for (int64_t j = 0; j < g.P; ++j) sums[k * g.C + j % g.C] += acc[t * per_thread + k * g.P + j];
-  return sums;
-}
-
-// channel_sums in float partial sums, or, when a float partial overflowed (some sum is not finite), again in
-// double ones: a float square or product overflows from ~1.8e19 on, where double's would not, and an
-// overflow must not become a variance of infinity and an output of beta. A non-finite input gives
-// non-finite sums either way.
-template <int K, class Add>
-double* channel_sums_float_first(const InputX& xin, Tensor& storage, Add&& add) {
-  double* sums = channel_sums<K, float>(xin, storage, add);
-  if (std::all_of(sums, sums + K * xin.g.C, [](double v) { return std::isfinite(v); })) return sums;
-  return channel_sums<K, double>(xin, storage, add);
 }
 
 // A per-channel value repeated over a period: rep[j] = value(j % C) for j < P, living in `storage`.
@@ -246,30 +256,48 @@ void with_or_without(bool operand, Fn&& fn) {
 // statistics and gamma, beta (undefined: 1 and 0): the training forward rounds its batch statistics to
 // float (the saved ones) before using them, so that the backward, given those, recomputes exactly the
 // forward's pre-activations (no fused multiply-adds, see CMakeLists.txt) and with them the ReLU's mask.
-struct Coefficients {
-  Tensor center_storage, scale_storage, shift_storage;
-  const float *center, *scale, *shift;
-  Coefficients(const Periods& g, const float* mean, const float* var, const float* gamma, const float* beta,
-               double eps)
-      : center(repeat<float>(g, center_storage, [&](int64_t c) { return mean[c]; })),
-        scale(repeat<float>(g, scale_storage,
-                            [&](int64_t c) { return (gamma ? gamma[c] : 1.0f) / std::sqrt(double{var[c]} + eps); })),
-        shift(repeat<float>(g, shift_storage, [&](int64_t c) { return beta ? beta[c] : 0.0f; })) {}
+struct CoefficientArrays {
+  float *center, *scale, *shift;  // P values each
+  void fill(const Periods& g, const float* mean, const float* var, const float* gamma, const float* beta,
+            double eps) {
+    for (int64_t j = 0; j < g.P; ++j) {
+      const int64_t c = j % g.C;
+      center[j] = mean[c];
+      scale[j] = static_cast<float>((gamma ? gamma[c] : 1.0f) / std::sqrt(double{var[c]} + eps));
+      shift[j] = beta ? beta[c] : 0.0f;
+    }
+  }
   float pre_activation(float x, int64_t j) const { return (x - center[j]) * scale[j] + shift[j]; }
 };
+// The arrays in storage of their own.
+struct Coefficients : CoefficientArrays {
+  Tensor storage;
+  Coefficients(const Periods& g, const float* mean, const float* var, const float* gamma, const float* beta,
+               double eps)
+      : storage(Tensor::empty({3 * g.P})) {
+    float* a = storage.data<float>();
+    center = a, scale = a + g.P, shift = a + 2 * g.P;
+    fill(g, mean, var, gamma, beta, eps);
+  }
+};
 
-// y = (x - center) * scale + shift [+ residual], then max(0, .) when Relu, with per-channel coefficients
-// (eval, and training once the statistics are known); residual may be null.
+// y = (x - center) * scale + shift [+ residual], then max(0, .) when Relu, over one period (positions 0 to
+// length - 1; residual and y are that period's, residual unused without AddResidual).
+template <bool Relu, bool AddResidual>
+void normalize_period(const CoefficientArrays& k, const float* x, const float* residual, float* y, int64_t length) {
+  for (int64_t j = 0; j < length; ++j) {
+    float v = k.pre_activation(x[j], j);
+    if constexpr (AddResidual) v += residual[j];
+    y[j] = Relu ? std::max(0.0f, v) : v;
+  }
+}
+
+// normalize_period over x with per-channel coefficients known beforehand (eval); residual may be null.
 template <bool Relu>
-void normalize(const InputX& xin, const float* residual, float* y, const Coefficients& k) {
+void normalize(const InputX& xin, const float* residual, float* y, const CoefficientArrays& k) {
   with_or_without(residual != nullptr, [&](auto add_residual) {
-    for_each_period(xin, [&](int64_t begin, const float* xp, int64_t length) {
-      float* yp = y + begin;
-      for (int64_t j = 0; j < length; ++j) {
-        float v = k.pre_activation(xp[j], j);
-        if constexpr (add_residual) v += residual[begin + j];
-        yp[j] = Relu ? std::max(0.0f, v) : v;
-      }
+    for_each_period(xin, [&](int64_t begin, const float* x, int64_t length) {
+      normalize_period<Relu, add_residual>(k, x, add_residual ? residual + begin : nullptr, y + begin, length);
     });
   });
 }
@@ -293,36 +321,52 @@ void forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
   const float* xp = xin.ptr();
   const double count = static_cast<double>(s.count);
 
-  // sums[c] = sum d, sums[C + c] = sum d^2 with d = x - shift[c], then the mean and the biased variance in
-  // place. The shift, each channel's first value, is within the data's range, so that E[d^2] - E[d]^2
-  // cancels few digits even where |mean| is much larger than the standard deviation.
-  Tensor sums_storage, shift_storage;
+  // sums[c] = sum d, sums[C + c] = sum d^2 with d = x - shift[c], then the mean and the biased variance.
+  // The shift, each channel's first value, is within the data's range, so that E[d^2] - E[d]^2 cancels
+  // few digits even where |mean| is much larger than the standard deviation. Each thread rounds the
+  // statistics to float (the saved ones: see Coefficients) and normalises with its own coefficients.
+  Tensor shift_storage;
   const float* shift = repeat<float>(g, shift_storage, [&](int64_t c) { return s.count ? xp[c] : 0.0f; });
-  double* sums = channel_sums_float_first<2>(xin, sums_storage, [&](int64_t, const float* x, int64_t length,
-                                                                     auto* __restrict acc) {
-    using Partial = std::decay_t<decltype(*acc)>;
-    COLLAPSE_NO_LOOP_CARRIED_DEPENDENCE  // acc is this thread's own buffer (see backward)
-    for (int64_t j = 0; j < length; ++j) {
-      const Partial d = static_cast<Partial>(x[j]) - shift[j];
-      acc[j] += d;
-      acc[g.P + j] += d * d;
-    }
-  });
-  double* mean = sums;
-  double* var = sums + g.C;
-  for (int64_t c = 0; c < g.C; ++c) {
-    const double mean_d = mean[c] / count;
-    mean[c] = shift[c] + mean_d;
-    var[c] = std::max(0.0, var[c] / count - mean_d * mean_d);
-  }
-
   StagedOutput out(y), mean_out(save_mean, MemoryFormat::contiguous), var_out(save_var, MemoryFormat::contiguous);
-  for (int64_t c = 0; c < g.C; ++c) {
-    mean_out.data()[c] = static_cast<float>(mean[c]);
-    var_out.data()[c] = static_cast<float>(var[c]);
-  }
-  normalize<Relu>(xin, floats_or_null(rin), out.get().data<float>(),
-                  Coefficients(g, mean_out.data(), var_out.data(), floats_or_null(gam), floats_or_null(bet), eps));
+  const int threads = g.threads();
+  // Per thread: the float statistics (2 C) and the coefficients (3 P).
+  Tensor per_thread = Tensor::empty({threads * (2 * g.C + 3 * g.P)});
+  std::vector<CoefficientArrays> coefficients(threads);
+  float* y_data = out.get().data<float>();
+  const float* residual_data = floats_or_null(rin);
+  with_or_without(residual_data != nullptr, [&](auto add_residual) {
+    statistics_then_pass<2>(
+        xin,
+        [&](int64_t, const float* x, int64_t length, auto* __restrict acc) {
+          using Partial = std::decay_t<decltype(*acc)>;
+          COLLAPSE_NO_LOOP_CARRIED_DEPENDENCE  // acc is this thread's own buffer (see backward)
+          for (int64_t j = 0; j < length; ++j) {
+            const Partial d = static_cast<Partial>(x[j]) - shift[j];
+            acc[j] += d;
+            acc[g.P + j] += d * d;
+          }
+        },
+        [&](const double* sums, int t) {
+          float* mean_f = per_thread.data<float>() + t * (2 * g.C + 3 * g.P);
+          float* var_f = mean_f + g.C;
+          for (int64_t c = 0; c < g.C; ++c) {
+            const double mean_d = sums[c] / count;
+            mean_f[c] = static_cast<float>(shift[c] + mean_d);
+            var_f[c] = static_cast<float>(std::max(0.0, sums[g.C + c] / count - mean_d * mean_d));
+          }
+          CoefficientArrays& k = coefficients[t];
+          k.center = var_f + g.C, k.scale = k.center + g.P, k.shift = k.scale + g.P;
+          k.fill(g, mean_f, var_f, floats_or_null(gam), floats_or_null(bet), eps);
+          if (t == 0) {
+            std::copy(mean_f, mean_f + g.C, mean_out.data());
+            std::copy(var_f, var_f + g.C, var_out.data());
+          }
+        },
+        [&](int64_t begin, const float* x, int64_t length, int t) {
+          normalize_period<Relu, add_residual>(coefficients[t], x, add_residual ? residual_data + begin : nullptr,
+                                               y_data + begin, length);
+        });
+  });
   update_running_stats(running_mean, running_var, mean_out.data(), var_out.data(), momentum, s.count);
   out.finish();
   mean_out.finish();
@@ -369,10 +413,12 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
   float* drp = residual_out ? residual_out->get().data<float>() : nullptr;
 
   const Coefficients k(g, mp, vp, floats_or_null(gam), floats_or_null(bet), eps);
-  Tensor sums_storage, mean_g_f, slope_f;
-  const double* sums = nullptr;  // sums[c] = sum g, sums[C + c] = sum g * (x - mean)
   auto inv_std = [&](int64_t c) { return 1.0 / std::sqrt(double{vp[c]} + eps); };
+  // sums[c] = sum g, sums[C + c] = sum g * (x - mean), kept from thread 0 for dgamma and dbeta.
+  std::vector<double> sums(2 * g.C);
   auto sum_g_xhat = [&](int64_t c) { return sums[g.C + c] * inv_std(c); };
+  const int threads = g.threads();
+  Tensor per_thread = Tensor::empty({threads * 2 * g.P});  // each thread's mean_g and slope
   // With a residual, the first pass also stores g (the residual's gradient) and the second reads it back
   // instead of dy and y: one stream over memory fewer.
   with_or_without(yp == nullptr, [&](auto recompute_mask) {
@@ -383,32 +429,42 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
         else if constexpr (recompute_mask) return relu_masked(dyp[i], k.pre_activation(x, j));
         else return relu_masked(dyp[i], yp[i]);
       };
-      sums = channel_sums_float_first<2>(xin, sums_storage, [&](int64_t begin, const float* x, int64_t length,
-                                                                auto* __restrict acc) {
-        using Partial = std::decay_t<decltype(*acc)>;
-        // acc is this thread's own buffer: no store to it is read by another iteration (GCC cannot prove
-        // it against the float inputs and would leave the loop scalar).
-        COLLAPSE_NO_LOOP_CARRIED_DEPENDENCE
-        for (int64_t j = 0; j < length; ++j) {
-          const float masked = masked_at(begin + j, x[j], j);
-          if constexpr (store_masked) drp[begin + j] = masked;
-          acc[j] += masked;
-          acc[g.P + j] += static_cast<Partial>(masked) * (static_cast<Partial>(x[j]) - k.center[j]);
-        }
-      });
-      const float* mean_g = repeat<float>(g, mean_g_f, [&](int64_t c) { return sums[c] / count; });
-      const float* slope =
-          repeat<float>(g, slope_f, [&](int64_t c) { return inv_std(c) * sum_g_xhat(c) / count; });
-      // Reads dy and y (or g) before writing dx at each element, so dx may alias dy.
-      for_each_period(xin, [&](int64_t begin, const float* x, int64_t length) {
-        for (int64_t j = 0; j < length; ++j) {
-          const int64_t i = begin + j;
-          float masked;
-          if constexpr (store_masked) masked = drp[i];
-          else masked = masked_at(i, x[j], j);
-          dxp[i] = k.scale[j] * (masked - mean_g[j] - (x[j] - k.center[j]) * slope[j]);
-        }
-      });
+      statistics_then_pass<2>(
+          xin,
+          [&](int64_t begin, const float* x, int64_t length, auto* __restrict acc) {
+            using Partial = std::decay_t<decltype(*acc)>;
+            // acc is this thread's own buffer: no store to it is read by another iteration (GCC cannot
+            // prove it against the float inputs and would leave the loop scalar).
+            COLLAPSE_NO_LOOP_CARRIED_DEPENDENCE
+            for (int64_t j = 0; j < length; ++j) {
+              const float masked = masked_at(begin + j, x[j], j);
+              if constexpr (store_masked) drp[begin + j] = masked;
+              acc[j] += masked;
+              acc[g.P + j] += static_cast<Partial>(masked) * (static_cast<Partial>(x[j]) - k.center[j]);
+            }
+          },
+          [&](const double* thread_sums, int t) {
+            float* mean_g = per_thread.data<float>() + t * 2 * g.P;
+            float* slope = mean_g + g.P;
+            for (int64_t j = 0; j < g.P; ++j) {
+              const int64_t c = j % g.C;
+              mean_g[j] = static_cast<float>(thread_sums[c] / count);
+              slope[j] = static_cast<float>(inv_std(c) * (thread_sums[g.C + c] * inv_std(c)) / count);
+            }
+            if (t == 0) std::copy(thread_sums, thread_sums + 2 * g.C, sums.begin());
+          },
+          // Reads dy and y (or g) before writing dx at each element, so dx may alias dy.
+          [&](int64_t begin, const float* x, int64_t length, int t) {
+            const float* mean_g = per_thread.data<float>() + t * 2 * g.P;
+            const float* slope = mean_g + g.P;
+            for (int64_t j = 0; j < length; ++j) {
+              const int64_t i = begin + j;
+              float masked;
+              if constexpr (store_masked) masked = drp[i];
+              else masked = masked_at(i, x[j], j);
+              dxp[i] = k.scale[j] * (masked - mean_g[j] - (x[j] - k.center[j]) * slope[j]);
+            }
+          });
     });
   });
   out.finish();
