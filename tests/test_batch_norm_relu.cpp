@@ -258,7 +258,7 @@ TEST(BatchNormRelu, CpuStatisticsSurviveLargeMeansAndFloatOverflow) {
 // An x that is a channel slice of a wider channels-last tensor (DenseNet's GrowingConcat hands those out)
 // is gathered period by period, never copied whole: the same values as the reference and as on a dense
 // copy of x.
-TEST(BatchNormRelu, CpuReadsAChannelSliceInPlace) {
+TEST(BatchNormRelu, CpuReadsAChannelSliceWithoutCopyingIt) {
   Generator gen(72);
   // Channel counts below, at and above 64, a 2-D slice, and [16, 24, 9, 11], large enough for the parallel
   // loops (several threads gathering).

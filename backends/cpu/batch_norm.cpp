@@ -117,7 +117,8 @@ struct Periods {
 // channel slice of a wider channels-last tensor (DenseNet's block buffer), gathered period by period.
 // Gathering beats both a dense copy of the slice made first (one pass and one parallel region fewer) and
 // reading the slice in place one row per period (short inner loops): DenseNet-40, two threads,
-// bench-train-step img/s, four alternations each, width 0.25 (6 to 114 channels per batch norm): gathered
+// bench-train-step img/s, four alternations each with temporary switches (not in the repository) between
+// the versions, 2026-12-05, width 0.25 (6 to 114 channels per batch norm): gathered
 // below 64 channels (rows in place above) 944-1022 against copied below 64 920-1008, with one core busy
 // 374-383 against 362; gathered at every width 950-1005 against in place from 64 on 944-964; width 1 (24
 // to 456 channels) 246-252 against 238-253.
@@ -159,9 +160,9 @@ void for_each_period(const InputX& xin, Fn&& fn) {
 
 // Periods summed into float partial sums before they are added to the double accumulators: adding in
 // float halves the vector work of the statistics passes, which run near the cache's bandwidth (ResNet18
-// width 0.25, 1x32x32, two threads, bench-train-step --profile, three runs: batch norm + ReLU forward
-// 10.8 -> 9.0-9.8 ms per step, backward 17.2 -> 15.5-16.1 ms), and a float sum of this many terms keeps
-// ~6 of float's 7 digits.
+// width 0.25, 1x32x32, two threads, bench-train-step --profile, three runs, binaries of 55bcc43 against
+// dfceb29: batch norm + ReLU forward 10.8 -> 9.0-9.8 ms per step, backward 17.2 -> 15.5-16.1 ms), and a
+// float sum of this many terms keeps ~6 of float's 7 digits.
 constexpr int64_t kPeriodsPerFloatSum = 16;
 
 // The statistics pass (K per-channel sums) and then one pass over every period, in one parallel region.
@@ -221,13 +222,10 @@ void statistics_then_pass(const InputX& xin, Add&& add, Prepare&& prepare, Pass&
   }
 }
 
-// A per-channel value repeated over a period: rep[j] = value(j % C) for j < P, living in `storage`.
-template <class T, class Value>
-const T* repeat(const Periods& g, Tensor& storage, Value&& value) {
-  storage = Tensor::empty({g.P}, std::is_same_v<T, double> ? DType::f64 : DType::f32);
-  T* rep = storage.data<T>();
-  for (int64_t j = 0; j < g.P; ++j) rep[j] = static_cast<T>(value(j % g.C));
-  return rep;
+// A per-channel value repeated over a period: out[j] = value(j % C) for j < P.
+template <class Value>
+void fill_repeated(const Periods& g, float* out, Value&& value) {
+  for (int64_t j = 0; j < g.P; ++j) out[j] = static_cast<float>(value(j % g.C));
 }
 
 // t[c] = value(c) for a [C] output that may be undefined (a parameter gradient nobody wants).
@@ -261,12 +259,9 @@ struct CoefficientArrays {
   float *center, *scale, *shift;  // P values each
   void fill(const Periods& g, const float* mean, const float* var, const float* gamma, const float* beta,
             double eps) {
-    for (int64_t j = 0; j < g.P; ++j) {
-      const int64_t c = j % g.C;
-      center[j] = mean[c];
-      scale[j] = static_cast<float>((gamma ? gamma[c] : 1.0f) / std::sqrt(double{var[c]} + eps));
-      shift[j] = beta ? beta[c] : 0.0f;
-    }
+    fill_repeated(g, center, [&](int64_t c) { return mean[c]; });
+    fill_repeated(g, scale, [&](int64_t c) { return (gamma ? gamma[c] : 1.0f) / std::sqrt(double{var[c]} + eps); });
+    fill_repeated(g, shift, [&](int64_t c) { return beta ? beta[c] : 0.0f; });
   }
   float pre_activation(float x, int64_t j) const { return (x - center[j]) * scale[j] + shift[j]; }
 };
@@ -326,8 +321,9 @@ void forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
   // The shift, each channel's first value, is within the data's range, so that E[d^2] - E[d]^2 cancels
   // few digits even where |mean| is much larger than the standard deviation. Each thread rounds the
   // statistics to float (the saved ones: see Coefficients) and normalises with its own coefficients.
-  Tensor shift_storage;
-  const float* shift = repeat<float>(g, shift_storage, [&](int64_t c) { return s.count ? xp[c] : 0.0f; });
+  Tensor shift_storage = Tensor::empty({g.P});
+  float* shift = shift_storage.data<float>();
+  fill_repeated(g, shift, [&](int64_t c) { return s.count ? xp[c] : 0.0f; });
   StagedOutput out(y), mean_out(save_mean, MemoryFormat::contiguous), var_out(save_var, MemoryFormat::contiguous);
   const int threads = g.threads();
   // Per thread: the float statistics (2 C) and the coefficients (3 P).
@@ -447,11 +443,9 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
           [&](const double* thread_sums, int t) {
             float* mean_g = per_thread.data<float>() + t * 2 * g.P;
             float* slope = mean_g + g.P;
-            for (int64_t j = 0; j < g.P; ++j) {
-              const int64_t c = j % g.C;
-              mean_g[j] = static_cast<float>(thread_sums[c] / count);
-              slope[j] = static_cast<float>(inv_std(c) * (thread_sums[g.C + c] * inv_std(c)) / count);
-            }
+            fill_repeated(g, mean_g, [&](int64_t c) { return thread_sums[c] / count; });
+            fill_repeated(g, slope,
+                          [&](int64_t c) { return inv_std(c) * (thread_sums[g.C + c] * inv_std(c)) / count; });
             if (t == 0) std::copy(thread_sums, thread_sums + 2 * g.C, sums.begin());
           },
           // Reads dy and y (or g) before writing dx at each element, so dx may alias dy.
