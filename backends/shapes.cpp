@@ -1,5 +1,7 @@
 #include "backends/shapes.h"
 
+#include "backends/dispatch.h"
+
 namespace collapse {
 
 // ---- ArgCheck
@@ -33,6 +35,11 @@ void ArgCheck::like(const Tensor& t, const char* name, const Tensor& model, cons
   shape(t, name, model.shape(), [&] { return std::string("the shape of ") + model_name; });
 }
 
+void ArgCheck::blocked_on_cpu(const Tensor& t, const char* name) const {
+  that(t.device().is_cpu() && t.dtype() == DType::f32 && impl_for(t) == Impl::cpu, name, " is the channel-blocked ",
+       t.str(), ", which only the cpu backend reads (float32 on the cpu, no reference mode)");
+}
+
 void check_elementwise(const ArgCheck& check, const Tensor& x, const char* x_name,
                        std::initializer_list<std::pair<const Tensor*, const char*>> same) {
   check.float_input(x, x_name);
@@ -64,11 +71,20 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p)
   return conv2d_geometry(ArgCheck("conv2d"), x, w, p).output();
 }
 
+namespace {
+// The [N,C,H,W] shape of a convolution's input, which may be channel-blocked.
+Shape conv_input_shape(const ArgCheck& check, const Tensor& x) {
+  if (!is_blocked(x)) return x.shape();
+  check.blocked_on_cpu(x, "x");
+  return unblocked_shape(x.shape());
+}
+}  // namespace
+
 void check_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
   const ArgCheck check("conv2d_forward");
   check.float_input(x, "x");
   check.same_dtype(w, "w", x, "x");
-  const Conv2dGeometry g = conv2d_geometry(check, x.shape(), w.shape(), p);
+  const Conv2dGeometry g = conv2d_geometry(check, conv_input_shape(check, x), w.shape(), p);
   if (b.defined()) {
     check.same_dtype(b, "b", x, "x");
     check.shape(b, "b", {g.Co}, "one bias per output channel of w");
@@ -102,12 +118,31 @@ void check_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv
   check.float_input(x, "x");
   check.same_dtype(dy, "dy", x, "x");
   check.same_dtype(dw, "dw", x, "x");
-  const Conv2dGeometry g = conv2d_geometry(check, x.shape(), dw.shape(), p);
+  const Conv2dGeometry g = conv2d_geometry(check, conv_input_shape(check, x), dw.shape(), p);
   check.shape(dy, "dy", g.output(), [&] { return g.describe("x", "dw"); });
   if (db.defined()) {
     check.same_dtype(db, "db", x, "x");
     check.shape(db, "db", {g.Co}, "one bias per output channel of dw");
   }
+}
+
+bool check_conv2d_runs_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  const ArgCheck check("conv2d_runs_blocked");
+  check.float_input(x, "x");
+  check.same_dtype(w, "w", x, "x");
+  conv2d_geometry(check, x.shape(), w.shape(), p);
+  return false;
+}
+
+void check_blocked_copy(const Tensor& x, Tensor& blocked) {
+  const ArgCheck check("blocked_copy");
+  check.float_input(x, "x");
+  check.same_dtype(blocked, "blocked", x, "x");
+  check.that(x.dim() == 4 && x.size(1) % kChannelBlock == 0, "x must be [N,C,H,W] with C a multiple of ",
+             kChannelBlock, ", got ", x.str());
+  check.that(is_blocked(blocked), "blocked must be a channel-blocked [N,C/16,H,W,16] tensor, got ", blocked.str());
+  check.blocked_on_cpu(blocked, "blocked");
+  check.shape(blocked, "blocked", blocked_shape(x.shape()), "x's shape, blocked");
 }
 
 // ---- batch norm (and its fused form): x [N,C] or [N,C,H,W], per-channel tensors [C] in x's dtype

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/blocked_layout.h"
 #include "core/error.h"
 #include "core/tensor.h"
 
@@ -65,6 +66,9 @@ class ArgCheck {
   }
   // Same dtype, device and shape as `model`: outputs and gradients of elementwise ops.
   void like(const Tensor& t, const char* name, const Tensor& model, const char* model_name) const;
+  // A channel-blocked t (core/blocked_layout.h) is float32 on the cpu and run by the cpu backend, the only
+  // one that reads the layout. Kernels whose rules call this accept one for that argument.
+  void blocked_on_cpu(const Tensor& t, const char* name) const;
   template <class... Args>
   void that(bool condition, const Args&... message) const {
     COLLAPSE_CHECK(condition, op_, ": ", message...);
@@ -114,12 +118,16 @@ void check_elementwise(const ArgCheck& check, const Tensor& x, const char* x_nam
 void check_scores_and_labels(const ArgCheck& check, const Tensor& scores, const char* scores_name,
                              const Tensor& labels);
 
-// ---- the rules of each built-in slot (the slots are in backends/kernels.h, which installs these)
+// ---- the rules of each built-in slot (the slots are in backends/kernels.h, which installs these). The
+// convolution's input x may be channel-blocked (core/blocked_layout.h) in conv2d_forward,
+// conv2d_backward_weights and conv2d_backward; no other argument of any slot may.
 void check_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y);
 void check_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx);
 void check_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db);
 void check_conv2d_backward(const Tensor& x, const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx,
                            Tensor& dw, Tensor& db);
+bool check_conv2d_runs_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p);
+void check_blocked_copy(const Tensor& x, Tensor& blocked);
 void check_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                                     Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& save_mean,
                                     Tensor& save_var);

@@ -4,13 +4,13 @@
 namespace collapse {
 namespace {
 struct Conv2dNode final : Node {
-  Tensor x, w;
+  Tensor x, w;  // x as the forward read it: channel-blocked where saved_input (below) made it so
   bool has_bias;
   Conv2dParams p;
   const char* name() const override { return "conv2d"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     std::vector<Tensor> g(3);
-    if (needs_input_grad(0)) g[0] = Tensor::empty_activation(x.shape(), x.dtype(), x.device());
+    if (needs_input_grad(0)) g[0] = Tensor::empty_activation(logical_shape(x), x.dtype(), x.device());
     if (needs_input_grad(1) || needs_input_grad(2)) {
       g[1] = Tensor::empty(w.shape(), w.dtype(), w.device());
       if (has_bias) g[2] = Tensor::empty({w.size(0)}, w.dtype(), w.device());
@@ -20,15 +20,33 @@ struct Conv2dNode final : Node {
   }
   void release_saved() override { x = w = Tensor(); }
 };
+
+// The x that the forward reads and the node saves: a channel-blocked copy (core/blocked_layout.h) where the
+// backend computes the convolution on that layout (conv2d_runs_blocked) and the backward will compute the
+// weights' gradient, else x itself. The forward would reorder x into that layout anyway, and the
+// backward-weights pass would again; made here and kept, the copy saves the second reorder. Where nothing
+// else holds the channels-last x (a batch norm's output: its own backward reads its input, not its output),
+// that x is freed after the forward and memory does not grow; where something does (a residual block's
+// input), the copy costs x's size until the backward. With 16 channels the two layouts are the same bytes
+// and x serves as it is. COLLAPSE_BLOCKED_ACTIVATIONS=0 turns the copy off; results are bit-identical.
+Tensor saved_input(const Tensor& x, const Tensor& w, const Conv2dParams& p, bool weights_gradient) {
+  if (!weights_gradient || !blocked_activations_enabled() || x.dim() != 4 || x.size(1) <= kChannelBlock) return x;
+  const Impl impl = impl_for(x);
+  if (!conv2d_runs_blocked.has(impl) || !conv2d_runs_blocked.on(impl)(x, w, p)) return x;
+  Tensor blocked = Tensor::empty(blocked_shape(x.shape()), x.dtype(), x.device());
+  blocked_copy(x, blocked);
+  return blocked;
+}
 }  // namespace
 
 Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p) {
-  const Tensor& xt = x.data();
   const Tensor& wt = w.data();
-  Tensor y = Tensor::empty_activation(conv2d_output_shape(xt.shape(), wt.shape(), p), xt.dtype(), xt.device());
+  const bool build = any_requires_grad({x, w, b});
+  const Tensor xt = saved_input(x.data(), wt, p, build && (w.requires_grad() || (b.defined() && b.requires_grad())));
+  Tensor y = Tensor::empty_activation(conv2d_output_shape(logical_shape(xt), wt.shape(), p), xt.dtype(), xt.device());
   conv2d_forward(xt, wt, b.defined() ? b.data() : Tensor(), p, y);
   std::shared_ptr<Conv2dNode> node;
-  if (any_requires_grad({x, w, b})) {
+  if (build) {
     node = std::make_shared<Conv2dNode>();
     node->x = xt;
     node->w = wt;

@@ -148,18 +148,35 @@ void direct_backward_weights(const ConvShape& s, const Tensor& x, const Tensor& 
 // Each pass stages its arguments into the fast layouts (channels-last activations, oihw
 // weights), and runs one of three routes, chosen by the shape (and, for Winograd, by whether this machine's
 // oneDNN has the kernel and COLLAPSE_CPU_WINOGRAD allows it): im2col + sgemm for tiny outputs, Winograd
-// for 3x3 stride-1 layers with channels in multiples of 16, oneDNN's direct kernels otherwise.
+// for 3x3 stride-1 layers with channels in multiples of 16, oneDNN's direct kernels otherwise. route_of is
+// that choice (the combined backward below takes Winograd for both passes wherever Winograd applies, also
+// on the tiny shapes where the separate passes take gemm).
+enum class Route { gemm, winograd, direct };
+Route route_of(const ConvShape& s) {
+  if (conv_as_gemm(s.x, s.w, s.y)) return Route::gemm;
+  if (conv_as_winograd(s.x, s.w, s.y, s.p)) return Route::winograd;
+  return Route::direct;
+}
+
+// x as the routes read it: a channel-blocked x (core/blocked_layout.h) as it is, which only the Winograd
+// route takes (conv2d_runs_blocked, below, says which convolutions run on it), anything else channels-last.
+Tensor conv_input(const ConvShape& s, const Tensor& x) {
+  if (!is_blocked(x)) return fast_input(x);
+  COLLAPSE_CHECK(route_of(s) == Route::winograd, "cpu conv2d: x is the channel-blocked ", x.str(),
+                 " but this convolution does not run on that layout (conv2d_runs_blocked says which do)");
+  return x;
+}
+
 void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
-  const ConvShape s{x.shape(), w.shape(), y.shape(), p};
-  const Tensor xin = fast_input(x), win = in_format(w, MemoryFormat::contiguous);
+  const ConvShape s{logical_shape(x), w.shape(), y.shape(), p};
+  const Tensor xin = conv_input(s, x), win = in_format(w, MemoryFormat::contiguous);
   const Tensor bin = b.defined() ? in_format(b, MemoryFormat::contiguous) : b;
   StagedOutput out(y);
-  if (conv_as_gemm(s.x, s.w, s.y))
-    gemm_conv_forward(xin, win, b.defined() ? bin.data<float>() : nullptr, p, out.get());
-  else if (conv_as_winograd(s.x, s.w, s.y, p))
-    winograd_conv_forward(xin, win, bin, out.get());
-  else
-    direct_forward(s, xin, win, bin, out.get());
+  switch (route_of(s)) {
+    case Route::gemm: gemm_conv_forward(xin, win, b.defined() ? bin.data<float>() : nullptr, p, out.get()); break;
+    case Route::winograd: winograd_conv_forward(xin, win, bin, out.get()); break;
+    case Route::direct: direct_forward(s, xin, win, bin, out.get()); break;
+  }
   out.finish();
 }
 
@@ -167,12 +184,11 @@ void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dPar
   const ConvShape s{dx.shape(), w.shape(), dy.shape(), p};
   const Tensor dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
   StagedOutput out(dx);
-  if (conv_as_gemm(s.x, s.w, s.y))
-    gemm_conv_backward_data(dyin, win, p, out.get());
-  else if (conv_as_winograd(s.x, s.w, s.y, p))
-    winograd_conv_backward_data(dyin, win, out.get());
-  else
-    direct_backward_data(s, dyin, win, out.get());
+  switch (route_of(s)) {
+    case Route::gemm: gemm_conv_backward_data(dyin, win, p, out.get()); break;
+    case Route::winograd: winograd_conv_backward_data(dyin, win, out.get()); break;
+    case Route::direct: direct_backward_data(s, dyin, win, out.get()); break;
+  }
   out.finish();
 }
 
@@ -192,27 +208,27 @@ struct WeightGradients {
 };
 
 void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db) {
-  const ConvShape s{x.shape(), dw.shape(), dy.shape(), p};
-  const Tensor xin = fast_input(x), dyin = fast_input(dy);
+  const ConvShape s{logical_shape(x), dw.shape(), dy.shape(), p};
+  const Tensor xin = conv_input(s, x), dyin = fast_input(dy);
   WeightGradients out(dw, db);
-  if (conv_as_gemm(s.x, s.w, s.y))
-    gemm_conv_backward_weights(xin, dyin, p, out.dw.get(), out.db ? out.db->data() : nullptr);
-  else if (conv_as_winograd(s.x, s.w, s.y, p))
-    winograd_conv_backward_weights(xin, dyin, out.dw.get(), out.bias());
-  else
-    direct_backward_weights(s, xin, dyin, out.dw.get(), out.bias());
+  switch (route_of(s)) {
+    case Route::gemm: gemm_conv_backward_weights(xin, dyin, p, out.dw.get(), out.db ? out.db->data() : nullptr); break;
+    case Route::winograd: winograd_conv_backward_weights(xin, dyin, out.dw.get(), out.bias()); break;
+    case Route::direct: direct_backward_weights(s, xin, dyin, out.dw.get(), out.bias()); break;
+  }
   out.finish();
 }
 
 // Both passes; on the Winograd route with both gradients wanted, dy is reordered once for the two.
 void cpu_conv2d_backward(const Tensor& x, const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx,
                          Tensor& dw, Tensor& db) {
-  if (!dx.defined() || !dw.defined() || !conv_as_winograd(x.shape(), w.shape(), dy.shape(), p)) {
+  const ConvShape s{logical_shape(x), w.shape(), dy.shape(), p};
+  if (!dx.defined() || !dw.defined() || !conv_as_winograd(s.x, s.w, s.y, p)) {
     if (dx.defined()) cpu_conv2d_backward_data(dy, w, p, dx);
     if (dw.defined()) cpu_conv2d_backward_weights(x, dy, p, dw, db);
     return;
   }
-  const Tensor xin = fast_input(x), dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
+  const Tensor xin = conv_input(s, x), dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
   StagedOutput dx_out(dx);
   WeightGradients out(dw, db);
   winograd_conv_backward(xin, dyin, win, dx_out.get(), out.dw.get(), out.bias());
@@ -220,9 +236,14 @@ void cpu_conv2d_backward(const Tensor& x, const Tensor& dy, const Tensor& w, con
   out.finish();
 }
 
+bool cpu_conv2d_runs_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  return route_of({x.shape(), w.shape(), conv2d_output_shape(x.shape(), w.shape(), p), p}) == Route::winograd;
+}
+
 }  // namespace
 
 COLLAPSE_REGISTER_KERNEL(conv2d_forward, cpu, &cpu_conv2d_forward);
+COLLAPSE_REGISTER_KERNEL(conv2d_runs_blocked, cpu, &cpu_conv2d_runs_blocked);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_data, cpu, &cpu_conv2d_backward_data);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_weights, cpu, &cpu_conv2d_backward_weights);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward, cpu, &cpu_conv2d_backward);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backends/cpu/onednn_common.h"
+#include "core/blocked_layout.h"
 
 namespace collapse {
 
@@ -81,9 +82,10 @@ bool kernels_available(const Shape& x, const Shape& w) {
       .available;
 }
 
-// A dense channels-last activation seen as nChw16c: its own buffer when the two layouts are the same bytes
-// (16 channels), else a reordered copy held in `copy`.
+// An activation seen as nChw16c: its own buffer when it is channel-blocked already (core/blocked_layout.h)
+// or when the two layouts are the same bytes (16 channels), else a reordered copy held in `copy`.
 const void* blocked_input(const Tensor& t, Tensor& copy) {
+  if (is_blocked(t)) return t.raw_data();
   COLLAPSE_CHECK(t.is_channels_last(), "winograd conv: input ", t.str(), " is not dense channels-last");
   if (t.size(1) == kBlock) return t.raw_data();
   copy = Tensor::empty({t.numel()});
@@ -130,8 +132,9 @@ bool conv_as_winograd(const Shape& x, const Shape& w, const Shape& y, const Conv
 }
 
 void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
-  WinogradEntry& e = g_forward.get(winograd_key("wino_fwd", x.shape(), w.shape(), b.defined()), [&] {
-    auto pd = forward_pd(x.shape(), w.shape(), b.defined());
+  const Shape xs = logical_shape(x);
+  WinogradEntry& e = g_forward.get(winograd_key("wino_fwd", xs, w.shape(), b.defined()), [&] {
+    auto pd = forward_pd(xs, w.shape(), b.defined());
     return WinogradEntry{Prim(pd), pd.weights_desc()};
   });
   Tensor x_copy;
@@ -160,8 +163,9 @@ void backward_data_from(const void* dy_blocked, const Tensor& w, Tensor& dx) {
 
 void backward_weights_from(const Tensor& x, const void* dy_blocked, Tensor& dw, Tensor& db) {
   const bool bias = db.defined();
-  WinogradWeightsEntry& e = g_backward_weights.get(winograd_key("wino_bwd_weights", x.shape(), dw.shape(), bias), [&] {
-    auto pd = backward_weights_pd(x.shape(), dw.shape(), bias);
+  const Shape xs = logical_shape(x);
+  WinogradWeightsEntry& e = g_backward_weights.get(winograd_key("wino_bwd_weights", xs, dw.shape(), bias), [&] {
+    auto pd = backward_weights_pd(xs, dw.shape(), bias);
     return WinogradWeightsEntry{Prim(pd), pd.diff_weights_desc()};
   });
   Tensor x_copy;

@@ -18,6 +18,7 @@
 #include "backends/arithmetic_settings.h"
 #include "core/atomic_file.h"
 #include "core/available_cpus.h"
+#include "core/blocked_layout.h"
 #include "core/error.h"
 #include "core/openmp_policy.h"
 
@@ -156,7 +157,9 @@ nlohmann::json environment_info() {
           {"available_cpus", available_cpus().describe()},
           {"omp_wait_policy", openmp_wait_policy()},
           // Winograd changes the rounding of the cpu convolutions (backends/arithmetic_settings.h).
-          {"cpu_conv_winograd", cpu_winograd_status()}};
+          {"cpu_conv_winograd", cpu_winograd_status()},
+          // Memory only: saving Winograd inputs blocked changes no number (core/blocked_layout.h).
+          {"blocked_activations", blocked_activations_status()}};
 }
 
 }  // namespace collapse::experiment

@@ -1,0 +1,177 @@
+// The channel-blocked layout (core/blocked_layout.h) and where it is used: a convolution on the cpu's Winograd
+// route saves its input blocked for its backward pass (autograd/ops/conv2d.cpp), which must change no number.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "autograd/functional.h"
+#include "backends/arithmetic_settings.h"
+#include "backends/kernels.h"
+#include "core/blocked_layout.h"
+#include "core/profiler.h"
+#include "tests/testing/gradcheck.h"
+
+using namespace collapse;
+using namespace collapse::testing;
+
+namespace {
+
+Generator& gen() {
+  static Generator g(20261205);
+  return g;
+}
+Tensor rand(const Shape& shape, MemoryFormat format = MemoryFormat::channels_last) {
+  return random_tensor(shape, DType::f32, gen(), format);
+}
+bool same_bits(const Tensor& a, const Tensor& b) {
+  const Tensor x = a.contiguous(), y = b.contiguous();
+  return x.shape() == y.shape() && std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
+}
+void skip_without_winograd() {
+  if (cpu_winograd_status() != "on") GTEST_SKIP() << "Winograd route " << cpu_winograd_status();
+}
+
+TEST(BlockedLayout, ElementsSitWhereNchw16cPutsThem) {
+  const Tensor x = rand({2, 32, 3, 2});
+  const Tensor b = to_blocked(x);
+  EXPECT_TRUE(is_blocked(b));
+  EXPECT_FALSE(is_blocked(x));
+  EXPECT_EQ(b.shape(), (Shape{2, 2, 3, 2, 16}));
+  EXPECT_EQ(logical_shape(b), x.shape());
+  EXPECT_EQ(logical_shape(x), x.shape());
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t c = 0; c < 32; ++c)
+      for (int64_t h = 0; h < 3; ++h)
+        for (int64_t w = 0; w < 2; ++w) ASSERT_EQ(b.at({n, c / 16, h, w, c % 16}), x.at({n, c, h, w}));
+  const Tensor back = from_blocked(b);
+  EXPECT_TRUE(back.is_channels_last());
+  EXPECT_TRUE(same_bits(back, x));
+}
+
+TEST(BlockedLayout, ShapesWithoutWholeBlocksAreRefused) {
+  expect_error_containing([] { blocked_shape({2, 24, 4, 4}); }, {"blocked_shape", "[2, 24, 4, 4]", "multiple of 16"});
+  expect_error_containing([] { unblocked_shape({2, 24, 4, 4}); }, {"unblocked_shape", "[N, C/16, H, W, 16]"});
+  expect_error_containing([] { from_blocked(rand({2, 16, 4, 4})); }, {"from_blocked", "not a blocked"});
+}
+
+TEST(BlockedLayout, CpuBlockedCopyMatchesTheReferenceLoop) {
+  for (MemoryFormat format : {MemoryFormat::channels_last, MemoryFormat::contiguous}) {
+    const Tensor x = rand({3, 48, 5, 7}, format);
+    Tensor out = Tensor::empty(blocked_shape(x.shape()));
+    blocked_copy(x, out);
+    EXPECT_TRUE(same_bits(out, to_blocked(x)));
+  }
+  Tensor wrong = Tensor::empty({3, 2, 5, 7, 16});
+  expect_error_containing([&] { blocked_copy(rand({3, 48, 5, 7}), wrong); }, {"blocked_copy", "[3, 2, 5, 7, 16]"});
+}
+
+TEST(BlockedLayout, OnlyTheCpuBackendReadsABlockedInput) {
+  const Tensor x = to_blocked(rand({2, 32, 8, 8})), w = rand({32, 32, 3, 3}, MemoryFormat::contiguous);
+  Tensor y = Tensor::empty({2, 32, 8, 8}, DType::f32, Device::cpu(), MemoryFormat::channels_last);
+  // Named explicitly, the reference backend refuses the 5-D shape.
+  expect_error_containing([&] { conv2d_forward.on(Impl::ref)(x, w, Tensor(), Conv2dParams{1, 1}, y); },
+                          {"conv2d", "[N,Ci,H,W]", "[2, 2, 8, 8, 16]"});
+  {
+    ReferenceModeGuard reference;
+    expect_error_containing([&] { conv2d_forward(x, w, Tensor(), Conv2dParams{1, 1}, y); },
+                            {"conv2d_forward", "only the cpu backend"});
+  }
+  // On the cpu, only a convolution that runs on the blocked layout takes one (stride 2 does not).
+  Tensor y2 = Tensor::empty({2, 32, 4, 4}, DType::f32, Device::cpu(), MemoryFormat::channels_last);
+  expect_error_containing([&] { conv2d_forward(x, w, Tensor(), Conv2dParams{2, 1}, y2); },
+                          {"conv2d", "does not run on that layout", "conv2d_runs_blocked"});
+  // And the other operands never are blocked.
+  Tensor yb = Tensor::empty({2, 2, 8, 8, 16});
+  expect_error_containing([&] { conv2d_forward(from_blocked(x), w, Tensor(), Conv2dParams{1, 1}, yb); },
+                          {"conv2d_forward", "y"});
+}
+
+TEST(BlockedLayout, WinogradConvolutionReadsABlockedInputAsItIs) {
+  skip_without_winograd();
+  const Conv2dParams p{1, 1};
+  const Tensor x = rand({2, 32, 9, 7}), w = rand({48, 32, 3, 3}, MemoryFormat::contiguous);
+  const Tensor b = rand({48}, MemoryFormat::contiguous);
+  EXPECT_TRUE(conv2d_runs_blocked(x, w, p));
+  EXPECT_FALSE(conv2d_runs_blocked(x, w, Conv2dParams{2, 1}));
+  // A 2x2 map: Winograd would take it, but the forward runs it as one GEMM on channels-last input.
+  EXPECT_FALSE(conv2d_runs_blocked(rand({2, 64, 2, 2}), rand({64, 64, 3, 3}, MemoryFormat::contiguous), p));
+  auto activation = [](const Shape& s) {
+    return Tensor::empty(s, DType::f32, Device::cpu(), MemoryFormat::channels_last);
+  };
+  Tensor y_plain = activation({2, 48, 9, 7}), y_blocked = activation({2, 48, 9, 7});
+  conv2d_forward(x, w, b, p, y_plain);
+  conv2d_forward(to_blocked(x), w, b, p, y_blocked);
+  EXPECT_TRUE(same_bits(y_plain, y_blocked));
+
+  const Tensor dy = rand({2, 48, 9, 7});
+  Tensor dw_plain = Tensor::empty(w.shape()), dw_blocked = Tensor::empty(w.shape());
+  Tensor db_plain = Tensor::empty({48}), db_blocked = Tensor::empty({48});
+  Tensor dx_plain = activation(x.shape()), dx_blocked = activation(x.shape()), no_dx;
+  conv2d_backward(x, dy, w, p, dx_plain, dw_plain, db_plain);
+  conv2d_backward(to_blocked(x), dy, w, p, dx_blocked, dw_blocked, db_blocked);
+  EXPECT_TRUE(same_bits(dx_plain, dx_blocked));
+  EXPECT_TRUE(same_bits(dw_plain, dw_blocked));
+  EXPECT_TRUE(same_bits(db_plain, db_blocked));
+  conv2d_backward(to_blocked(x), dy, w, p, no_dx, dw_blocked, db_blocked);  // backward-weights alone
+  EXPECT_TRUE(same_bits(dw_plain, dw_blocked));
+}
+
+// One forward and backward of conv2d (the op), with or without saving x blocked: output, gradients, and how
+// many blocked copies the op made.
+struct ConvRun {
+  Tensor y, dx, dw, db;
+  int64_t blocked_copies = 0;
+};
+ConvRun run_conv(bool blocked, const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& seed,
+                 const Conv2dParams& p) {
+  BlockedActivationsGuard setting(blocked);
+  Variable x(x0.clone(), true), w(w0.clone(), true), b(b0.clone(), true);
+  profile::reset();
+  profile::enable(true);
+  Variable y = conv2d(x, w, b, p);
+  y.backward(seed);
+  profile::enable(false);
+  ConvRun r{y.data(), x.grad(), w.grad(), b.grad()};
+  for (const auto& row : profile::snapshot().by_op)
+    if (row.name == "blocked_copy") r.blocked_copies = row.calls;
+  return r;
+}
+
+TEST(BlockedLayout, Conv2dSavesItsInputBlockedWithoutChangingANumber) {
+  skip_without_winograd();
+  const Tensor x = rand({2, 32, 8, 8}), w = rand({32, 32, 3, 3}, MemoryFormat::contiguous);
+  const Tensor b = rand({32}, MemoryFormat::contiguous), seed = rand({2, 32, 8, 8});
+  const ConvRun plain = run_conv(false, x, w, b, seed, Conv2dParams{1, 1});
+  const ConvRun blocked = run_conv(true, x, w, b, seed, Conv2dParams{1, 1});
+  EXPECT_EQ(plain.blocked_copies, 0);
+  EXPECT_EQ(blocked.blocked_copies, 1);
+  EXPECT_TRUE(same_bits(plain.y, blocked.y));
+  EXPECT_TRUE(same_bits(plain.dx, blocked.dx));
+  EXPECT_TRUE(same_bits(plain.dw, blocked.dw));
+  EXPECT_TRUE(same_bits(plain.db, blocked.db));
+  EXPECT_FALSE(is_blocked(blocked.dx));
+  // Not on the route (stride 2), or 16 input channels (the layouts are the same bytes): no copy.
+  const Tensor seed2 = rand({2, 32, 4, 4});
+  EXPECT_EQ(run_conv(true, x, w, b, seed2, Conv2dParams{2, 1}).blocked_copies, 0);
+  const Tensor x16 = rand({2, 16, 8, 8}), w16 = rand({32, 16, 3, 3}, MemoryFormat::contiguous);
+  EXPECT_EQ(run_conv(true, x16, w16, b, seed, Conv2dParams{1, 1}).blocked_copies, 0);
+}
+
+TEST(BlockedLayout, NoCopyWithoutAWeightsGradient) {
+  skip_without_winograd();
+  BlockedActivationsGuard on(true);
+  const Tensor x = rand({2, 32, 8, 8}), w = rand({32, 32, 3, 3}, MemoryFormat::contiguous);
+  profile::reset();
+  profile::enable(true);
+  {
+    NoGradGuard no_grad;
+    conv2d(Variable(x, true), Variable(w, true), Variable(), Conv2dParams{1, 1});
+  }
+  conv2d(Variable(x, true), Variable(w, false), Variable(), Conv2dParams{1, 1});  // dx only
+  profile::enable(false);
+  for (const auto& row : profile::snapshot().by_op) EXPECT_NE(row.name, "blocked_copy");
+}
+
+}  // namespace
