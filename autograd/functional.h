@@ -10,11 +10,18 @@
 
 namespace collapse {
 
+// The layout of conv2d's output: the device's 4-D activation layout, or, where the backend computes the
+// convolution in it anyway (conv2d_runs_blocked), channel-blocked (core/blocked_layout.h), for a batch
+// norm to read without a reorder (layers' conv_bn_relu). Only the batch-norm ops take a blocked input.
+enum class ConvOutput { plain, blocked_when_faster };
 // x [N,Ci,H,W], w [Co,Ci,k,k], b [Co] or undefined. The input's gradient is computed only when x needs
 // one (the first layer's backward-data pass is skipped).
-Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p);
+Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p,
+                ConvOutput output = ConvOutput::plain);
 // Batch norm over dim 1 of [N,C,H,W] or [N,C]. Training: batch statistics, running stats updated in
-// place. Evaluation: running statistics, and gradients flow as through an affine map.
+// place. Evaluation: running statistics, and gradients flow as through an affine map. x may be a blocked
+// conv2d output (ConvOutput::blocked_when_faster; the output is then the plain [N,C,H,W]), except in
+// evaluation with gradients (the affine map's backward is written for plain tensors).
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, double momentum, double eps);
 // relu(batch_norm(...)) as one op (batch_norm_relu_* kernels): the same values and gradients, without the

@@ -30,15 +30,17 @@ using Conv2dBackwardFn = void(const Tensor& x, const Tensor& dy, const Tensor& w
                               Tensor& dw, Tensor& db);
 inline Kernel<Conv2dBackwardFn> conv2d_backward{"conv2d_backward", &check_conv2d_backward};
 // Whether the backend computes this convolution on the channel-blocked layout (core/blocked_layout.h; cpu:
-// its Winograd route), so that an x given blocked is read as it is. Autograd then saves x blocked for
-// the backward pass (autograd/ops/conv2d.cpp). Backends without an implementation: never (ref, cuda).
+// its Winograd route), so that x, y and dy given blocked are used as they are: autograd then saves x
+// blocked for the backward pass (autograd/ops/conv2d.cpp), and a batch norm after it may read y blocked
+// (ConvOutput::blocked_when_faster). Backends without an implementation: never (ref, cuda).
 using Conv2dRunsBlockedFn = bool(const Tensor& x, const Tensor& w, const Conv2dParams& p);
 inline Kernel<Conv2dRunsBlockedFn> conv2d_runs_blocked{"conv2d_runs_blocked", &check_conv2d_runs_blocked};
 // blocked = x [N,C,H,W] (any layout, C a multiple of 16) in the channel-blocked layout. cpu only.
 using BlockedCopyFn = void(const Tensor& x, Tensor& blocked);
 inline Kernel<BlockedCopyFn> blocked_copy{"blocked_copy", &check_blocked_copy};
 
-// ---- batch norm over [N,C,H,W] or [N,C]; statistics per channel.
+// ---- batch norm over [N,C,H,W] or [N,C]; statistics per channel. x (and with it dx) may be channel-blocked
+// (cpu only: a Winograd convolution's output); y and dy never are.
 // Training: normalises with the batch statistics, writes save_mean/save_var (biased batch variance, [C])
 // and updates running_mean/running_var in place (momentum as PyTorch: r = (1-m) r + m batch, running var
 // from the unbiased batch variance).

@@ -72,11 +72,11 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p)
 }
 
 namespace {
-// The [N,C,H,W] shape of a convolution's input, which may be channel-blocked.
-Shape conv_input_shape(const ArgCheck& check, const Tensor& x) {
-  if (!is_blocked(x)) return x.shape();
-  check.blocked_on_cpu(x, "x");
-  return unblocked_shape(x.shape());
+// The [N,C,H,W] shape of a convolution's activation (x, y or dy), which may be channel-blocked.
+Shape activation_shape(const ArgCheck& check, const Tensor& t, const char* name) {
+  if (!is_blocked(t)) return t.shape();
+  check.blocked_on_cpu(t, name);
+  return unblocked_shape(t.shape());
 }
 }  // namespace
 
@@ -84,13 +84,14 @@ void check_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, con
   const ArgCheck check("conv2d_forward");
   check.float_input(x, "x");
   check.same_dtype(w, "w", x, "x");
-  const Conv2dGeometry g = conv2d_geometry(check, conv_input_shape(check, x), w.shape(), p);
+  const Conv2dGeometry g = conv2d_geometry(check, activation_shape(check, x, "x"), w.shape(), p);
   if (b.defined()) {
     check.same_dtype(b, "b", x, "x");
     check.shape(b, "b", {g.Co}, "one bias per output channel of w");
   }
   check.same_dtype(y, "y", x, "x");
-  check.shape(y, "y", g.output(), [&] { return g.describe("x", "w"); });
+  check.that(activation_shape(check, y, "y") == g.output(), "y is ", y.str(), ", expected shape ",
+             shape_str(g.output()), " (", g.describe("x", "w"), ")");
 }
 
 void check_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
@@ -99,7 +100,8 @@ void check_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dP
   check.same_dtype(w, "w", dy, "dy");
   check.same_dtype(dx, "dx", dy, "dy");
   const Conv2dGeometry g = conv2d_geometry(check, dx.shape(), w.shape(), p);
-  check.shape(dy, "dy", g.output(), [&] { return g.describe("dx", "w"); });
+  check.that(activation_shape(check, dy, "dy") == g.output(), "dy is ", dy.str(), ", expected shape ",
+             shape_str(g.output()), " (", g.describe("dx", "w"), ")");
 }
 
 void check_conv2d_backward(const Tensor& x, const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx,
@@ -118,8 +120,9 @@ void check_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv
   check.float_input(x, "x");
   check.same_dtype(dy, "dy", x, "x");
   check.same_dtype(dw, "dw", x, "x");
-  const Conv2dGeometry g = conv2d_geometry(check, conv_input_shape(check, x), dw.shape(), p);
-  check.shape(dy, "dy", g.output(), [&] { return g.describe("x", "dw"); });
+  const Conv2dGeometry g = conv2d_geometry(check, activation_shape(check, x, "x"), dw.shape(), p);
+  check.that(activation_shape(check, dy, "dy") == g.output(), "dy is ", dy.str(), ", expected shape ",
+             shape_str(g.output()), " (", g.describe("x", "dw"), ")");
   if (db.defined()) {
     check.same_dtype(db, "db", x, "x");
     check.shape(db, "db", {g.Co}, "one bias per output channel of dw");
@@ -147,15 +150,24 @@ void check_blocked_copy(const Tensor& x, Tensor& blocked) {
 
 // ---- batch norm (and its fused form): x [N,C] or [N,C,H,W], per-channel tensors [C] in x's dtype
 namespace {
+// x may be channel-blocked.
 void check_channels(const ArgCheck& check, const Tensor& x,
                     std::initializer_list<std::pair<const Tensor*, const char*>> per_channel) {
   check.float_input(x, "x");
-  check.that(x.dim() == 2 || x.dim() == 4, "x must be [N,C] or [N,C,H,W], got ", x.str());
+  if (is_blocked(x)) check.blocked_on_cpu(x, "x");
+  const Shape xs = logical_shape(x);
+  check.that(xs.size() == 2 || xs.size() == 4, "x must be [N,C] or [N,C,H,W], got ", x.str());
   for (const auto& [t, name] : per_channel) {
     if (!t) continue;
     check.same_dtype(*t, name, x, "x");
-    check.shape(*t, name, {x.size(1)}, [&] { return "one value per channel of x " + shape_str(x.shape()); });
+    check.shape(*t, name, {xs[1]}, [&] { return "one value per channel of x " + shape_str(xs); });
   }
+}
+// Same dtype and device as x, not blocked, and x's [N,C,H,W] or [N,C] shape.
+void check_like_x(const ArgCheck& check, const Tensor& t, const char* name, const Tensor& x) {
+  check.same_dtype(t, name, x, "x");
+  check.that(!is_blocked(t), name, " is the channel-blocked ", t.str(), ": only x (and dx) may be");
+  check.shape(t, name, logical_shape(x), "the shape of x");
 }
 const Tensor* if_defined(const Tensor& t) { return t.defined() ? &t : nullptr; }
 
@@ -165,20 +177,21 @@ void check_train_forward(const ArgCheck& check, const Tensor& x, const Tensor& g
   check_channels(check, x,
                  {{&gamma, "gamma"}, {&beta, "beta"}, {&running_mean, "running_mean"}, {&running_var, "running_var"},
                   {&save_mean, "save_mean"}, {&save_var, "save_var"}});
-  check.like(y, "y", x, "x");
-  const int64_t per_channel = x.numel() / std::max<int64_t>(x.size(1), 1);
-  check.that(x.size(1) == 0 || per_channel > 1, "expected more than 1 value per channel when training, x is ", x.str());
+  check_like_x(check, y, "y", x);
+  const int64_t channels = logical_shape(x)[1];
+  const int64_t per_channel = x.numel() / std::max<int64_t>(channels, 1);
+  check.that(channels == 0 || per_channel > 1, "expected more than 1 value per channel when training, x is ", x.str());
   check.that(eps >= 0.0, "eps must be >= 0, got ", eps);
 }
 void check_eval_forward(const ArgCheck& check, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                         const Tensor& running_mean, const Tensor& running_var, double eps, const Tensor& y) {
   check_channels(check, x,
                  {{&gamma, "gamma"}, {&beta, "beta"}, {&running_mean, "running_mean"}, {&running_var, "running_var"}});
-  check.like(y, "y", x, "x");
+  check_like_x(check, y, "y", x);
   check.that(eps >= 0.0, "eps must be >= 0, got ", eps);
 }
 void check_residual(const ArgCheck& check, const Tensor& residual, const char* name, const Tensor& x) {
-  if (residual.defined()) check.like(residual, name, x, "x");
+  if (residual.defined()) check_like_x(check, residual, name, x);
 }
 }  // namespace
 
@@ -198,7 +211,7 @@ void check_batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& 
   check_channels(check, x,
                  {{&gamma, "gamma"}, {&save_mean, "save_mean"}, {&save_var, "save_var"}, {if_defined(dgamma), "dgamma"},
                   {if_defined(dbeta), "dbeta"}});
-  check.like(dy, "dy", x, "x");
+  check_like_x(check, dy, "dy", x);
   check.like(dx, "dx", x, "x");
   check.that(eps >= 0.0, "eps must be >= 0, got ", eps);
 }
@@ -224,7 +237,7 @@ void check_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Ten
   check_channels(check, x,
                  {{&gamma, "gamma"}, {&beta, "beta"}, {&save_mean, "save_mean"}, {&save_var, "save_var"},
                   {if_defined(dgamma), "dgamma"}, {if_defined(dbeta), "dbeta"}});
-  check.like(dy, "dy", x, "x");
+  check_like_x(check, dy, "dy", x);
   check.like(dx, "dx", x, "x");
   check_residual(check, y, "y", x);
   check_residual(check, dresidual, "dresidual", x);

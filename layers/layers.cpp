@@ -19,6 +19,17 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_
 }
 
 Variable Conv2d::forward(const Variable& x) { return conv2d(x, weight, bias, params); }
+Variable Conv2d::forward(const Variable& x, ConvOutput output) {
+  return call(x, [&] { return conv2d(x, weight, bias, params, output); });
+}
+
+Variable conv_bn_relu(Conv2d& conv, BatchNormReLU& bn, const Variable& x, const Variable& residual) {
+  const bool replicas = bn.is_training() && bn.sum_across_replicas;
+  const bool affine_backward = !bn.is_training() && grad_mode_enabled();
+  const bool blocked = !conv.has_forward_hooks() && !replicas && !affine_backward;
+  const Variable h = conv.forward(x, blocked ? ConvOutput::blocked_when_faster : ConvOutput::plain);
+  return residual.defined() ? bn.forward_add(h, residual) : bn(h);
+}
 
 Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool with_bias) : Module("Linear") {
   COLLAPSE_CHECK(in_features > 0 && out_features > 0, "Linear: bad sizes in=", in_features, " out=", out_features);
@@ -87,6 +98,13 @@ Variable Sequential::forward(const Variable& x) {
   Variable h = x;
   const auto& modules = children();
   for (size_t i = 0; i < modules.size(); ++i) {
+    auto* conv = dynamic_cast<Conv2d*>(modules[i].second.get());
+    auto* bn = i + 1 < modules.size() ? dynamic_cast<BatchNormReLU*>(modules[i + 1].second.get()) : nullptr;
+    if (conv && bn) {
+      h = conv_bn_relu(*conv, *bn, h);
+      ++i;
+      continue;
+    }
     auto* relu_module = dynamic_cast<ReLU*>(modules[i].second.get());
     const bool rectified = i > 0 && dynamic_cast<BatchNormReLU*>(modules[i - 1].second.get());
     h = relu_module && rectified ? relu_module->on_rectified(h) : (*modules[i].second)(h);

@@ -16,6 +16,8 @@ class Conv2d : public Module {
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t padding, bool bias,
          Generator& gen);
   Variable forward(const Variable& x) override;
+  // A call of this module whose output has the layout `output` asks for (see conv2d).
+  Variable forward(const Variable& x, ConvOutput output);
   Variable weight, bias;
   Conv2dParams params;
 };
@@ -79,6 +81,14 @@ struct BatchNorm1d : BatchNorm {
 struct BatchNormReLU2d : BatchNormReLU {
   explicit BatchNormReLU2d(int64_t c) : BatchNormReLU("BatchNorm2d", c) {}
 };
+
+// relu(bn(conv(x)) + residual) (residual undefined: relu(bn(conv(x)))), a call of conv and one of bn (their
+// hooks and profiler scopes as usual). Where the backend computes the convolution in the channel-blocked
+// layout anyway, bn reads conv's output in it (ConvOutput::blocked_when_faster, core/blocked_layout.h),
+// which saves a reorder in the forward pass and one in the backward: except when a forward hook on conv
+// would see that output, bn's statistics span replicas, or bn evaluates with gradients (DeepFool). Models
+// call this for every convolution that feeds a BatchNormReLU; Sequential does for such a pair.
+Variable conv_bn_relu(Conv2d& conv, BatchNormReLU& bn, const Variable& x, const Variable& residual = Variable());
 
 class ReLU : public Module {
  public:

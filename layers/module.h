@@ -64,6 +64,7 @@ class Module {
   void zero_grad();
 
   HookHandle register_forward_hook(ForwardHook hook);
+  bool has_forward_hooks() const { return !hooks_->empty(); }
 
   StateDict state_dict() const;  // parameters and buffers, by dotted name
   // Copies values in. Strict: a missing, unexpected or wrongly shaped entry is an error naming the key.

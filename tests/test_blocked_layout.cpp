@@ -1,5 +1,6 @@
 // The channel-blocked layout (core/blocked_layout.h) and where it is used: a convolution on the cpu's Winograd
-// route saves its input blocked for its backward pass (autograd/ops/conv2d.cpp), which must change no number.
+// route saves its input blocked for its backward pass (autograd/ops/conv2d.cpp) and hands its output to the
+// batch norm after it blocked (layers' conv_bn_relu). None of it may change a number.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "backends/kernels.h"
 #include "core/blocked_layout.h"
 #include "core/profiler.h"
+#include "layers/models/network.h"
 #include "tests/testing/gradcheck.h"
 
 using namespace collapse;
@@ -82,10 +84,10 @@ TEST(BlockedLayout, OnlyTheCpuBackendReadsABlockedInput) {
   Tensor y2 = Tensor::empty({2, 32, 4, 4}, DType::f32, Device::cpu(), MemoryFormat::channels_last);
   expect_error_containing([&] { conv2d_forward(x, w, Tensor(), Conv2dParams{2, 1}, y2); },
                           {"conv2d", "does not run on that layout", "conv2d_runs_blocked"});
-  // And the other operands never are blocked.
-  Tensor yb = Tensor::empty({2, 2, 8, 8, 16});
-  expect_error_containing([&] { conv2d_forward(from_blocked(x), w, Tensor(), Conv2dParams{1, 1}, yb); },
-                          {"conv2d_forward", "y"});
+  // dx never is blocked.
+  Tensor dx = Tensor::empty({2, 2, 8, 8, 16});
+  expect_error_containing([&] { conv2d_backward_data(rand({2, 32, 8, 8}), w, Conv2dParams{1, 1}, dx); },
+                          {"conv2d_backward_data", "[2, 2, 8, 8, 16]"});
 }
 
 TEST(BlockedLayout, WinogradConvolutionReadsABlockedInputAsItIs) {
@@ -172,6 +174,133 @@ TEST(BlockedLayout, NoCopyWithoutAWeightsGradient) {
   conv2d(Variable(x, true), Variable(w, false), Variable(), Conv2dParams{1, 1});  // dx only
   profile::enable(false);
   for (const auto& row : profile::snapshot().by_op) EXPECT_NE(row.name, "blocked_copy");
+}
+
+}  // namespace
+
+namespace {
+
+// ---------------------------------------------------------------- batch norm reading a blocked x
+
+struct BatchNormRun {
+  Tensor y, mean, var, running_mean, running_var, dx, dresidual, dgamma, dbeta, y_eval;
+};
+// The cpu batch-norm (+ residual) + ReLU kernels on x as given (plain or blocked): training forward,
+// backward (with the output's mask when there is a residual, else recomputed from x), evaluation forward.
+BatchNormRun batch_norm_on(const Tensor& x, const Tensor& residual, const Tensor& dy) {
+  const Shape s = logical_shape(x);
+  const int64_t C = s[1];
+  Generator g(7);
+  const Tensor gamma = random_tensor({C}, DType::f32, g), beta = random_tensor({C}, DType::f32, g);
+  auto plain = [&] { return Tensor::empty(s, DType::f32, Device::cpu(), MemoryFormat::channels_last); };
+  BatchNormRun r{plain(), Tensor::empty({C}), Tensor::empty({C}), Tensor::zeros({C}), Tensor::full({C}, 1.0),
+                 Tensor::empty(x.shape()), residual.defined() ? plain() : Tensor(), Tensor::empty({C}),
+                 Tensor::empty({C}), plain()};
+  batch_norm_relu_forward_train(x, residual, gamma, beta, r.running_mean, r.running_var, 0.1, 1e-5, r.y, r.mean,
+                                r.var);
+  batch_norm_relu_backward(dy, residual.defined() ? r.y : Tensor(), x, gamma, beta, r.mean, r.var, 1e-5, r.dx,
+                           r.dresidual, r.dgamma, r.dbeta);
+  batch_norm_relu_forward_eval(x, residual, gamma, beta, r.running_mean, r.running_var, 1e-5, r.y_eval);
+  return r;
+}
+
+TEST(BlockedLayout, BatchNormReadsABlockedInputAndWritesItsGradientBlocked) {
+  // 48 channels: a period (6 pixels) crosses image boundaries (16 pixels per image); 64 at 2x2 and 128: others.
+  for (const Shape& s : {Shape{3, 48, 4, 4}, Shape{5, 64, 2, 2}, Shape{2, 128, 5, 3}}) {
+    SCOPED_TRACE(shape_str(s));
+    const Tensor x = rand(s), dy = rand(s);
+    for (bool with_residual : {false, true}) {
+      const Tensor residual = with_residual ? rand(s) : Tensor();
+      const BatchNormRun plain = batch_norm_on(x, residual, dy);
+      const BatchNormRun blocked = batch_norm_on(to_blocked(x), residual, dy);
+      EXPECT_TRUE(is_blocked(blocked.dx));
+      EXPECT_TRUE(same_bits(plain.y, blocked.y));
+      EXPECT_TRUE(same_bits(plain.mean, blocked.mean));
+      EXPECT_TRUE(same_bits(plain.var, blocked.var));
+      EXPECT_TRUE(same_bits(plain.running_mean, blocked.running_mean));
+      EXPECT_TRUE(same_bits(plain.running_var, blocked.running_var));
+      EXPECT_TRUE(same_bits(to_blocked(plain.dx), blocked.dx));
+      EXPECT_TRUE(same_bits(plain.dgamma, blocked.dgamma));
+      EXPECT_TRUE(same_bits(plain.dbeta, blocked.dbeta));
+      if (with_residual) EXPECT_TRUE(same_bits(plain.dresidual, blocked.dresidual));
+      EXPECT_TRUE(same_bits(plain.y_eval, blocked.y_eval));
+    }
+  }
+}
+
+TEST(BlockedLayout, OnlyXAndDxOfABatchNormMayBeBlocked) {
+  const Tensor x = to_blocked(rand({2, 32, 4, 4}));
+  const Tensor gamma = Tensor::full({32}, 1.0), beta = Tensor::zeros({32});
+  Tensor rm = Tensor::zeros({32}), rv = Tensor::full({32}, 1.0), mean = Tensor::empty({32}), var = Tensor::empty({32});
+  Tensor y_blocked = Tensor::empty(x.shape());
+  expect_error_containing(
+      [&] { batch_norm_relu_forward_train(x, Tensor(), gamma, beta, rm, rv, 0.1, 1e-5, y_blocked, mean, var); },
+      {"batch_norm_relu_forward_train", "y", "channel-blocked"});
+  // The op refuses a blocked input in evaluation mode when it builds a graph (its backward is for plain ones).
+  expect_error_containing(
+      [&] { batch_norm(Variable(x, true), Variable(gamma, true), Variable(beta), rm, rv, false, 0.1, 1e-5); },
+      {"batch_norm", "channel-blocked", "evaluation mode with gradients"});
+}
+
+// ---------------------------------------------------------------- conv_bn_relu in models
+
+struct StepResult {
+  Tensor logits;
+  std::vector<Tensor> grads;
+  int64_t blocked_outputs = 0;  // conv outputs handed over blocked (forward hooks on the convolutions count)
+};
+StepResult train_step(bool blocked, const std::string& arch, int depth, bool hook_convs) {
+  BlockedActivationsGuard setting(blocked);
+  Generator g(11);
+  NetworkPtr model = build_model({arch, depth, 0.5, 3, 32, 10}, g);
+  StepResult r;
+  std::vector<HookHandle> hooks;
+  if (hook_convs)
+    for (auto& [name, m] : model->named_modules())
+      if (auto* conv = dynamic_cast<Conv2d*>(m))
+        hooks.push_back(conv->register_forward_hook([&](Module&, const Variable&, const Variable& out) {
+          r.blocked_outputs += is_blocked(out.data());
+        }));
+  Generator data(12);
+  const Tensor x = random_tensor({2, 3, 32, 32}, DType::f32, data, MemoryFormat::channels_last);
+  Variable logits = (*model)(Variable(x));
+  logits.backward(random_tensor(logits.shape(), DType::f32, data));
+  r.logits = logits.data();
+  for (const Variable& p : model->parameters()) r.grads.push_back(p.grad());
+  return r;
+}
+
+TEST(BlockedLayout, ModelsTrainIdenticallyWithBlockedHandOffs) {
+  skip_without_winograd();
+  for (const auto& [arch, depth] : {std::pair<std::string, int>{"resnet", 18}, {"vgg", 11}}) {
+    SCOPED_TRACE(arch);
+    const StepResult plain = train_step(false, arch, depth, false);
+    const StepResult blocked = train_step(true, arch, depth, false);
+    EXPECT_TRUE(same_bits(plain.logits, blocked.logits));
+    ASSERT_EQ(plain.grads.size(), blocked.grads.size());
+    for (size_t i = 0; i < plain.grads.size(); ++i) EXPECT_TRUE(same_bits(plain.grads[i], blocked.grads[i])) << i;
+  }
+}
+
+TEST(BlockedLayout, HooksOnAConvolutionSeeItsPlainOutput) {
+  skip_without_winograd();
+  EXPECT_EQ(train_step(true, "resnet", 18, true).blocked_outputs, 0);
+  // Without hooks on the convolutions the hand-off happens: a hook on a batch norm sees its input blocked
+  // (and its output plain).
+  BlockedActivationsGuard on(true);
+  Generator g(11);
+  NetworkPtr model = build_model({"resnet", 18, 0.5, 3, 16, 10}, g);
+  int64_t blocked_inputs = 0;
+  std::vector<HookHandle> hooks;
+  for (auto& [name, m] : model->named_modules())
+    if (auto* bn = dynamic_cast<BatchNormReLU*>(m))
+      hooks.push_back(bn->register_forward_hook([&](Module&, const Variable& in, const Variable& out) {
+        blocked_inputs += is_blocked(in.data());
+        EXPECT_FALSE(is_blocked(out.data()));
+      }));
+  Generator data(12);
+  (*model)(Variable(random_tensor({4, 3, 16, 16}, DType::f32, data, MemoryFormat::channels_last)));
+  EXPECT_GT(blocked_inputs, 0);
 }
 
 }  // namespace

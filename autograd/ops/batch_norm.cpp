@@ -4,9 +4,12 @@ namespace collapse {
 
 Tensor per_channel_like(const Tensor& gamma) { return Tensor::empty(gamma.shape(), gamma.dtype(), gamma.device()); }
 
-void check_batch_norm_input(const char* op, const Tensor& x, const Tensor& gamma) {
-  COLLAPSE_CHECK((x.dim() == 4 || x.dim() == 2) && x.size(1) == gamma.numel(), op, ": input ", x.str(),
+void check_batch_norm_input(const char* op, const Tensor& x, const Tensor& gamma, bool training, bool build) {
+  const Shape s = logical_shape(x);
+  COLLAPSE_CHECK((s.size() == 4 || s.size() == 2) && s[1] == gamma.numel(), op, ": input ", x.str(),
                  " does not match ", gamma.numel(), " channels");
+  COLLAPSE_CHECK(!is_blocked(x) || training || !build, op, ": the channel-blocked input ", x.str(),
+                 " in evaluation mode with gradients (only training, or evaluation without gradients, takes one)");
 }
 
 std::vector<Tensor> BatchNormTrainNode::empty_gradients() const {
@@ -50,9 +53,9 @@ std::vector<Tensor> BatchNormEvalNode::backward(const Tensor& dy) {
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, double momentum, double eps) {
   const Tensor& xt = x.data();
-  check_batch_norm_input("batch_norm", xt, gamma.data());
-  Tensor y = Tensor::empty_activation(xt.shape(), xt.dtype(), xt.device());
   const bool build = any_requires_grad({x, gamma, beta});
+  check_batch_norm_input("batch_norm", xt, gamma.data(), training, build);
+  Tensor y = Tensor::empty_activation(logical_shape(xt), xt.dtype(), xt.device());
   std::shared_ptr<Node> node;
   if (training) {
     Tensor save_mean = per_channel_like(gamma.data()), save_var = per_channel_like(gamma.data());

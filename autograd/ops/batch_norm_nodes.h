@@ -12,8 +12,9 @@ namespace collapse {
 
 // An uninitialised [C] tensor like gamma (statistics, parameter gradients).
 Tensor per_channel_like(const Tensor& gamma);
-// `op` takes x [N,C,H,W] or [N,C] with C = gamma's size.
-void check_batch_norm_input(const char* op, const Tensor& x, const Tensor& gamma);
+// `op` takes x [N,C,H,W] or [N,C] with C = gamma's size, or a blocked [N,C,H,W] (core/blocked_layout.h)
+// when training or when no graph is built (`build`).
+void check_batch_norm_input(const char* op, const Tensor& x, const Tensor& gamma, bool training, bool build);
 
 // Training mode: backward from the batch statistics of the forward.
 struct BatchNormTrainNode : Node {

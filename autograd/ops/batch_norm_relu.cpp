@@ -9,7 +9,8 @@ bool has_residual(const Node& node) { return node.next.size() > kResidual; }
 
 // For the residual's gradient: a tensor like x when the residual wants one, else undefined.
 Tensor residual_gradient_like(const Node& node, const Tensor& x) {
-  return node.needs_input_grad(kResidual) ? Tensor::empty_activation(x.shape(), x.dtype(), x.device()) : Tensor();
+  return node.needs_input_grad(kResidual) ? Tensor::empty_activation(logical_shape(x), x.dtype(), x.device())
+                                          : Tensor();
 }
 
 // The batch-norm training node, beta, and with a residual the op's output, whose zeros mask the gradient
@@ -58,14 +59,15 @@ Variable batch_norm_add_relu(const Variable& x, const Variable& residual, const 
                              double momentum, double eps) {
   const char* op = residual.defined() ? "batch_norm_add_relu" : "batch_norm_relu";
   const Tensor& xt = x.data();
-  check_batch_norm_input(op, xt, gamma.data());
-  const Tensor rt = residual.defined() ? residual.data() : Tensor();
-  COLLAPSE_CHECK(!rt.defined() || rt.shape() == xt.shape(), op, ": residual ", rt.defined() ? rt.str() : "",
-                 " does not match input ", xt.str());
-  Tensor y = Tensor::empty_activation(xt.shape(), xt.dtype(), xt.device());
   std::vector<Variable> inputs{x, gamma, beta};
   if (residual.defined()) inputs.push_back(residual);
   const bool build = any_requires_grad(inputs);
+  check_batch_norm_input(op, xt, gamma.data(), training, build);
+  const Shape shape = logical_shape(xt);
+  const Tensor rt = residual.defined() ? residual.data() : Tensor();
+  COLLAPSE_CHECK(!rt.defined() || rt.shape() == shape, op, ": residual ", rt.defined() ? rt.str() : "",
+                 " does not match input ", xt.str());
+  Tensor y = Tensor::empty_activation(shape, xt.dtype(), xt.device());
   std::shared_ptr<Node> node;
   if (training) {
     Tensor save_mean = per_channel_like(gamma.data()), save_var = per_channel_like(gamma.data());

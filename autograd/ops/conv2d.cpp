@@ -29,21 +29,28 @@ struct Conv2dNode final : Node {
 // that x is freed after the forward and memory does not grow; where something does (a residual block's
 // input), the copy costs x's size until the backward. With 16 channels the two layouts are the same bytes
 // and x serves as it is. COLLAPSE_BLOCKED_ACTIVATIONS=0 turns the copy off; results are bit-identical.
-Tensor saved_input(const Tensor& x, const Tensor& w, const Conv2dParams& p, bool weights_gradient) {
-  if (!weights_gradient || !blocked_activations_enabled() || x.dim() != 4 || x.size(1) <= kChannelBlock) return x;
+// A question, not work: asked of the backend directly (get), so that profiles show no call for it.
+bool runs_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  if (!blocked_activations_enabled() || is_blocked(x)) return false;
   const Impl impl = impl_for(x);
-  if (!conv2d_runs_blocked.has(impl) || !conv2d_runs_blocked.on(impl)(x, w, p)) return x;
+  return conv2d_runs_blocked.has(impl) && conv2d_runs_blocked.get(impl)(x, w, p);
+}
+Tensor saved_input(const Tensor& x, const Tensor& w, const Conv2dParams& p, bool weights_gradient) {
+  if (!weights_gradient || x.dim() != 4 || x.size(1) <= kChannelBlock || !runs_blocked(x, w, p)) return x;
   Tensor blocked = Tensor::empty(blocked_shape(x.shape()), x.dtype(), x.device());
   blocked_copy(x, blocked);
   return blocked;
 }
 }  // namespace
 
-Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p) {
+Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p, ConvOutput output) {
   const Tensor& wt = w.data();
   const bool build = any_requires_grad({x, w, b});
+  const bool blocked_y = output == ConvOutput::blocked_when_faster && runs_blocked(x.data(), wt, p);
   const Tensor xt = saved_input(x.data(), wt, p, build && (w.requires_grad() || (b.defined() && b.requires_grad())));
-  Tensor y = Tensor::empty_activation(conv2d_output_shape(logical_shape(xt), wt.shape(), p), xt.dtype(), xt.device());
+  const Shape shape = conv2d_output_shape(logical_shape(xt), wt.shape(), p);
+  Tensor y = blocked_y ? Tensor::empty(blocked_shape(shape), xt.dtype(), xt.device())
+                       : Tensor::empty_activation(shape, xt.dtype(), xt.device());
   conv2d_forward(xt, wt, b.defined() ? b.data() : Tensor(), p, y);
   std::shared_ptr<Conv2dNode> node;
   if (build) {

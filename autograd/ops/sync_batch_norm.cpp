@@ -76,7 +76,8 @@ struct SyncBatchNormNode : Node {
 Variable sync_batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                          Tensor& running_var, double momentum, double eps, SumAcrossReplicas sum) {
   const Tensor& xt = x.data();
-  check_batch_norm_input("sync_batch_norm", xt, gamma.data());
+  check_batch_norm_input("sync_batch_norm", xt, gamma.data(), /*training=*/true, /*build=*/true);
+  COLLAPSE_CHECK(!is_blocked(xt), "sync_batch_norm: the input ", xt.str(), " is channel-blocked; it takes plain ones");
   COLLAPSE_CHECK(sum != nullptr, "sync_batch_norm: no function to sum across replicas");
   const int64_t C = xt.size(1);
   Tensor local_mean = Tensor::empty({C}, DType::f64), local_m2 = Tensor::empty({C}, DType::f64);

@@ -12,7 +12,10 @@
 // always channel j % C: per-channel coefficients are repeated over a period and sums kept per position, so
 // every inner loop is a long unit-stride one that vectorises whatever C is. An input x that is a channel
 // slice of a wider channels-last tensor (the concatenation DenseNet's block buffer hands out) is not
-// copied: each pass gathers a period's rows into a small per-thread buffer (InputX).
+// copied: each pass gathers a period's rows into a small per-thread buffer (InputX). A channel-blocked x
+// (core/blocked_layout.h: a Winograd convolution's output, handed over by layers' conv_bn_relu) is read in
+// place 16 channels at a time, its dx written blocked too, in the same periods and positions as the
+// channels-last x (PeriodX): the results are bit-identical to those on channels-last tensors.
 // Sums are accumulated in float over a run of periods, then in double (per thread, then folded per channel
 // in a fixed order; the reference sums in double throughout). The variance comes from one pass over
 // d = x - shift, E[d^2] - E[d]^2, the shift being a value of x in each channel: the cancellation then costs
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "backends/cpu/onednn_common.h"
+#include "core/blocked_layout.h"
 
 // Before a loop: no iteration reads what another writes (GCC may vectorise without proving it). Nothing
 // under clang (the sanitizer build): its hint warns wherever the sanitized code cannot be vectorised.
@@ -50,7 +54,8 @@ struct BnShape {
 
 // x is a float32 [N,C] or [N,C,H,W] on the CPU (checked by Kernel::check).
 BnShape bn_shape(const Tensor& x) {
-  return {x.shape(), x.size(1), x.numel() / std::max<int64_t>(x.size(1), 1)};
+  const Shape s = logical_shape(x);
+  return {s, s[1], x.numel() / std::max<int64_t>(s[1], 1)};
 }
 
 // A per-channel vector as a dense array (undefined stays undefined).
@@ -106,7 +111,8 @@ struct Periods {
   bool gathered;
   int64_t C, n, P, row_stride;
   Periods(const Tensor& x, int64_t row_stride)
-      : gathered(row_stride > x.size(1)), C(x.size(1)), n(x.numel()), P(period_for(C)), row_stride(row_stride) {}
+      : gathered(row_stride > x.size(1)), C(logical_shape(x)[1]), n(x.numel()), P(period_for(C)),
+        row_stride(row_stride) {}
   int64_t count() const { return P == 0 ? 0 : (n + P - 1) / P; }
   int64_t length(int64_t p) const { return std::min(P, n - p * P); }
   bool parallel() const { return n > kParallelGrain; }
@@ -122,31 +128,72 @@ struct Periods {
 // below 64 channels (rows in place above) 944-1022 against copied below 64 920-1008, with one core busy
 // 374-383 against 362; gathered at every width 950-1005 against in place from 64 on 944-964; width 1 (24
 // to 456 channels) 246-252 against 238-253.
+// One period's x as the passes read it: body(j, x_j, i) for every position j < length in order, i being
+// the element of a dx like x that position j's gradient goes to. Contiguous values (a dense x, or a
+// gathered channel slice) are read as one unit-stride run, and i = begin + j. A channel-blocked x
+// (core/blocked_layout.h, a Winograd convolution's output) is read in place: the period's rows of C
+// channels (one pixel each), each row 16 channels (one vector) at a time from its blocks, and i is the
+// element's place in the blocked layout. The positions, and with them every sum, are those of the
+// channels-last x, so that results do not depend on the layout.
+struct PeriodX {
+  const float* values = nullptr;  // contiguous: x_j = values[j]; null when blocked
+  int64_t begin = 0;
+  const float* blocked = nullptr;  // blocked: the whole tensor
+  int64_t first_pixel = 0, C = 0, blocks = 0, pixels_per_image = 0;
+
+  int64_t block_stride() const { return pixels_per_image * kChannelBlock; }
+  template <class Body>
+  void for_each(int64_t length, Body&& body) const {
+    if (values) {
+      COLLAPSE_NO_LOOP_CARRIED_DEPENDENCE  // no position's store is read at another position
+      for (int64_t j = 0; j < length; ++j) body(j, values[j], begin + j);
+      return;
+    }
+    int64_t q = first_pixel % pixels_per_image, image = first_pixel / pixels_per_image * blocks * block_stride();
+    for (int64_t r = 0; r < length / C; ++r, ++q) {
+      if (q == pixels_per_image) q = 0, image += blocks * block_stride();
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t i0 = image + b * block_stride() + q * kChannelBlock, j0 = r * C + b * kChannelBlock;
+        COLLAPSE_NO_LOOP_CARRIED_DEPENDENCE
+        for (int64_t c = 0; c < kChannelBlock; ++c) body(j0 + c, blocked[i0 + c], i0 + c);
+      }
+    }
+  }
+};
+
 struct InputX {
   Tensor data;
   Periods g;
+  bool blocked;
   explicit InputX(const Tensor& x) : InputX(x, channel_slice_row_stride(x)) {}
   const float* ptr() const { return data.data<float>(); }
-  // Period p's x values: in x itself, or, gathered, in scratch (P floats, the calling thread's own).
-  const float* at(int64_t p, float* scratch) const {
-    if (!g.gathered) return ptr() + p * g.P;
+  // Period p's x: in x itself, or, gathered, in scratch (P floats, the calling thread's own).
+  PeriodX at(int64_t p, float* scratch) const {
+    if (blocked) return {nullptr, 0, ptr(), p * g.P / g.C, g.C, data.size(1), data.size(2) * data.size(3)};
+    if (!g.gathered) return {ptr() + p * g.P, p * g.P};
     const int64_t first_row = p * g.P / g.C, rows = g.length(p) / g.C;
     for (int64_t r = 0; r < rows; ++r) {
       const float* from = ptr() + (first_row + r) * g.row_stride;
       for (int64_t c = 0; c < g.C; ++c) scratch[r * g.C + c] = from[c];
     }
-    return scratch;
+    return {scratch, p * g.P};
+  }
+  // x's value of channel c at the first pixel.
+  float first(int64_t c) const {
+    return blocked ? ptr()[c / kChannelBlock * data.size(2) * data.size(3) * kChannelBlock + c % kChannelBlock]
+                   : ptr()[c];
   }
   // Gathering buffers for `threads` threads, P floats each (empty when x is dense).
   Tensor scratch(int threads) const { return Tensor::empty({g.gathered ? threads * g.P : 0}); }
 
  private:
   InputX(const Tensor& x, int64_t slice_row_stride)
-      : data(slice_row_stride > x.size(1) ? x : fast_input(x)), g(data, slice_row_stride) {}
+      : data(is_blocked(x) || slice_row_stride > x.size(1) ? x : fast_input(x)), g(data, slice_row_stride),
+        blocked(is_blocked(x)) {}
 };
 
 // fn(begin, x, length) for every period, in parallel: its first element in the dense operands, and x's
-// values of the period (x[j] for position j).
+// values of the period (a PeriodX).
 template <class Fn>
 void for_each_period(const InputX& xin, Fn&& fn) {
   const Periods& g = xin.g;
@@ -280,19 +327,19 @@ struct Coefficients : CoefficientArrays {
 // y = (x - center) * scale + shift [+ residual], then max(0, .) when Relu, over one period (positions 0 to
 // length - 1; residual and y are that period's, residual unused without AddResidual).
 template <bool Relu, bool AddResidual>
-void normalize_period(const CoefficientArrays& k, const float* x, const float* residual, float* y, int64_t length) {
-  for (int64_t j = 0; j < length; ++j) {
-    float v = k.pre_activation(x[j], j);
+void normalize_period(const CoefficientArrays& k, const PeriodX& x, const float* residual, float* y, int64_t length) {
+  x.for_each(length, [&](int64_t j, float xj, int64_t) {
+    float v = k.pre_activation(xj, j);
     if constexpr (AddResidual) v += residual[j];
     y[j] = Relu ? std::max(0.0f, v) : v;
-  }
+  });
 }
 
 // normalize_period over x with per-channel coefficients known beforehand (eval); residual may be null.
 template <bool Relu>
 void normalize(const InputX& xin, const float* residual, float* y, const CoefficientArrays& k) {
   with_or_without(residual != nullptr, [&](auto add_residual) {
-    for_each_period(xin, [&](int64_t begin, const float* x, int64_t length) {
+    for_each_period(xin, [&](int64_t begin, const PeriodX& x, int64_t length) {
       normalize_period<Relu, add_residual>(k, x, add_residual ? residual + begin : nullptr, y + begin, length);
     });
   });
@@ -314,7 +361,6 @@ void forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
   const Periods& g = xin.g;
   const Tensor gam = vector_input(gamma), bet = vector_input(beta);
   const Tensor rin = residual_input(residual);
-  const float* xp = xin.ptr();
   const double count = static_cast<double>(s.count);
 
   // sums[c] = sum d, sums[C + c] = sum d^2 with d = x - shift[c], then the mean and the biased variance.
@@ -323,7 +369,7 @@ void forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
   // statistics to float (the saved ones: see Coefficients) and normalises with its own coefficients.
   Tensor shift_storage = Tensor::empty({g.P});
   float* shift = shift_storage.data<float>();
-  fill_repeated(g, shift, [&](int64_t c) { return s.count ? xp[c] : 0.0f; });
+  fill_repeated(g, shift, [&](int64_t c) { return s.count ? xin.first(c) : 0.0f; });
   StagedOutput out(y), mean_out(save_mean, MemoryFormat::contiguous), var_out(save_var, MemoryFormat::contiguous);
   const int threads = g.threads();
   // Per thread: the float statistics (2 C) and the coefficients (3 P).
@@ -334,14 +380,13 @@ void forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
   with_or_without(residual_data != nullptr, [&](auto add_residual) {
     statistics_then_pass<2>(
         xin,
-        [&](int64_t, const float* x, int64_t length, auto* __restrict acc) {
+        [&](int64_t, const PeriodX& x, int64_t length, auto* __restrict acc) {
           using Partial = std::decay_t<decltype(*acc)>;
-          COLLAPSE_NO_LOOP_CARRIED_DEPENDENCE  // acc is this thread's own buffer (see backward)
-          for (int64_t j = 0; j < length; ++j) {
-            const Partial d = static_cast<Partial>(x[j]) - shift[j];
+          x.for_each(length, [&](int64_t j, float xj, int64_t) {  // acc is this thread's own buffer
+            const Partial d = static_cast<Partial>(xj) - shift[j];
             acc[j] += d;
             acc[g.P + j] += d * d;
-          }
+          });
         },
         [&](const double* sums, int t) {
           float* mean_f = per_thread.data<float>() + t * (2 * g.C + 3 * g.P);
@@ -359,7 +404,7 @@ void forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
             std::copy(var_f, var_f + g.C, var_out.data());
           }
         },
-        [&](int64_t begin, const float* x, int64_t length, int t) {
+        [&](int64_t begin, const PeriodX& x, int64_t length, int t) {
           normalize_period<Relu, add_residual>(coefficients[t], x, add_residual ? residual_data + begin : nullptr,
                                                y_data + begin, length);
         });
@@ -428,17 +473,16 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
       };
       statistics_then_pass<2>(
           xin,
-          [&](int64_t begin, const float* x, int64_t length, auto* __restrict acc) {
+          [&](int64_t begin, const PeriodX& x, int64_t length, auto* __restrict acc) {
             using Partial = std::decay_t<decltype(*acc)>;
             // acc is this thread's own buffer: no store to it is read by another iteration (GCC cannot
-            // prove it against the float inputs and would leave the loop scalar).
-            COLLAPSE_NO_LOOP_CARRIED_DEPENDENCE
-            for (int64_t j = 0; j < length; ++j) {
-              const float masked = masked_at(begin + j, x[j], j);
+            // prove it against the float inputs and would leave the loop scalar; PeriodX tells it).
+            x.for_each(length, [&](int64_t j, float xj, int64_t) {
+              const float masked = masked_at(begin + j, xj, j);
               if constexpr (store_masked) drp[begin + j] = masked;
               acc[j] += masked;
-              acc[g.P + j] += static_cast<Partial>(masked) * (static_cast<Partial>(x[j]) - k.center[j]);
-            }
+              acc[g.P + j] += static_cast<Partial>(masked) * (static_cast<Partial>(xj) - k.center[j]);
+            });
           },
           [&](const double* thread_sums, int t) {
             float* mean_g = per_thread.data<float>() + t * 2 * g.P;
@@ -448,17 +492,18 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
                           [&](int64_t c) { return inv_std(c) * (thread_sums[g.C + c] * inv_std(c)) / count; });
             if (t == 0) std::copy(thread_sums, thread_sums + 2 * g.C, sums.begin());
           },
-          // Reads dy and y (or g) before writing dx at each element, so dx may alias dy.
-          [&](int64_t begin, const float* x, int64_t length, int t) {
+          // Reads dy and y (or g) before writing dx at each element, so dx may alias dy. dx is laid out
+          // as x (a blocked x has a blocked dx): its element for position j is PeriodX's i.
+          [&](int64_t begin, const PeriodX& x, int64_t length, int t) {
             const float* mean_g = per_thread.data<float>() + t * 2 * g.P;
             const float* slope = mean_g + g.P;
-            for (int64_t j = 0; j < length; ++j) {
+            x.for_each(length, [&](int64_t j, float xj, int64_t dx_at) {
               const int64_t i = begin + j;
               float masked;
               if constexpr (store_masked) masked = drp[i];
-              else masked = masked_at(i, x[j], j);
-              dxp[i] = k.scale[j] * (masked - mean_g[j] - (x[j] - k.center[j]) * slope[j]);
-            }
+              else masked = masked_at(i, xj, j);
+              dxp[dx_at] = k.scale[j] * (masked - mean_g[j] - (xj - k.center[j]) * slope[j]);
+            });
           });
     });
   });

@@ -158,19 +158,27 @@ Route route_of(const ConvShape& s) {
   return Route::direct;
 }
 
-// x as the routes read it: a channel-blocked x (core/blocked_layout.h) as it is, which only the Winograd
-// route takes (conv2d_runs_blocked, below, says which convolutions run on it), anything else channels-last.
-Tensor conv_input(const ConvShape& s, const Tensor& x) {
-  if (!is_blocked(x)) return fast_input(x);
-  COLLAPSE_CHECK(route_of(s) == Route::winograd, "cpu conv2d: x is the channel-blocked ", x.str(),
-                 " but this convolution does not run on that layout (conv2d_runs_blocked says which do)");
-  return x;
+// A channel-blocked activation (x, y or dy; core/blocked_layout.h) is the Winograd route's own layout, used
+// as it is: only that route takes one (conv2d_runs_blocked, below, says which convolutions run on it).
+void require_blocked_route(const ConvShape& s, const Tensor& t) {
+  COLLAPSE_CHECK(route_of(s) == Route::winograd, "cpu conv2d: ", t.str(), " is channel-blocked but this ",
+                 "convolution does not run on that layout (conv2d_runs_blocked says which do)");
+}
+// An input activation as the routes read it: blocked as it is, anything else channels-last.
+Tensor conv_input(const ConvShape& s, const Tensor& t) {
+  if (!is_blocked(t)) return fast_input(t);
+  require_blocked_route(s, t);
+  return t;
 }
 
 void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
-  const ConvShape s{logical_shape(x), w.shape(), y.shape(), p};
+  const ConvShape s{logical_shape(x), w.shape(), logical_shape(y), p};
   const Tensor xin = conv_input(s, x), win = in_format(w, MemoryFormat::contiguous);
   const Tensor bin = b.defined() ? in_format(b, MemoryFormat::contiguous) : b;
+  if (is_blocked(y)) {  // written in place
+    require_blocked_route(s, y);
+    return winograd_conv_forward(xin, win, bin, y);
+  }
   StagedOutput out(y);
   switch (route_of(s)) {
     case Route::gemm: gemm_conv_forward(xin, win, b.defined() ? bin.data<float>() : nullptr, p, out.get()); break;
@@ -181,8 +189,8 @@ void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const
 }
 
 void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
-  const ConvShape s{dx.shape(), w.shape(), dy.shape(), p};
-  const Tensor dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
+  const ConvShape s{dx.shape(), w.shape(), logical_shape(dy), p};
+  const Tensor dyin = conv_input(s, dy), win = in_format(w, MemoryFormat::contiguous);
   StagedOutput out(dx);
   switch (route_of(s)) {
     case Route::gemm: gemm_conv_backward_data(dyin, win, p, out.get()); break;
@@ -208,8 +216,8 @@ struct WeightGradients {
 };
 
 void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db) {
-  const ConvShape s{logical_shape(x), dw.shape(), dy.shape(), p};
-  const Tensor xin = conv_input(s, x), dyin = fast_input(dy);
+  const ConvShape s{logical_shape(x), dw.shape(), logical_shape(dy), p};
+  const Tensor xin = conv_input(s, x), dyin = conv_input(s, dy);
   WeightGradients out(dw, db);
   switch (route_of(s)) {
     case Route::gemm: gemm_conv_backward_weights(xin, dyin, p, out.dw.get(), out.db ? out.db->data() : nullptr); break;
@@ -222,13 +230,13 @@ void cpu_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2d
 // Both passes; on the Winograd route with both gradients wanted, dy is reordered once for the two.
 void cpu_conv2d_backward(const Tensor& x, const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx,
                          Tensor& dw, Tensor& db) {
-  const ConvShape s{logical_shape(x), w.shape(), dy.shape(), p};
+  const ConvShape s{logical_shape(x), w.shape(), logical_shape(dy), p};
   if (!dx.defined() || !dw.defined() || !conv_as_winograd(s.x, s.w, s.y, p)) {
     if (dx.defined()) cpu_conv2d_backward_data(dy, w, p, dx);
     if (dw.defined()) cpu_conv2d_backward_weights(x, dy, p, dw, db);
     return;
   }
-  const Tensor xin = conv_input(s, x), dyin = fast_input(dy), win = in_format(w, MemoryFormat::contiguous);
+  const Tensor xin = conv_input(s, x), dyin = conv_input(s, dy), win = in_format(w, MemoryFormat::contiguous);
   StagedOutput dx_out(dx);
   WeightGradients out(dw, db);
   winograd_conv_backward(xin, dyin, win, dx_out.get(), out.dw.get(), out.bias());

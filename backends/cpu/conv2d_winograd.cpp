@@ -93,10 +93,12 @@ const void* blocked_input(const Tensor& t, Tensor& copy) {
   return copy.raw_data();
 }
 
-// Where a primitive writes an nChw16c output bound for the channels-last `out`, and the move there after.
+// Where a primitive writes an nChw16c output bound for `out`: out itself when it is channel-blocked or has
+// 16 channels, else a copy that finish() moves into the channels-last out.
 class BlockedOutput {
  public:
   explicit BlockedOutput(Tensor& out) : out_(out) {
+    if (is_blocked(out)) return;
     COLLAPSE_CHECK(out.is_channels_last(), "winograd conv: output ", out.str(), " is not dense channels-last");
     if (out.size(1) != kBlock) copy_ = Tensor::empty({out.numel()});
   }

@@ -10,8 +10,11 @@
 //
 // oneDNN 2.6 implements Winograd only on the blocked nChw16c layout, so activations are reordered from and
 // back to channels-last around each call (a fraction of a millisecond at these sizes; with 16 channels the
-// two layouts are the same bytes and nothing is copied): x and y forward, dy, dx and x backward, dy once for
-// both backward passes when they run as one call (winograd_conv_backward, the conv2d_backward slot).
+// two layouts are the same bytes and nothing is copied): x and y forward, dy and dx backward, dy once for
+// both backward passes when they run as one call (winograd_conv_backward, the conv2d_backward slot). Where
+// autograd hands them over channel-blocked (core/blocked_layout.h) they are used as they are: x, which the
+// conv2d op copies once and keeps for backward-weights, and y and dy when a batch norm follows
+// (conv_bn_relu), leaving one reorder of the six, dx's.
 // Winograd rounds differently from the direct algorithm (against the float64 reference: 1e-6 of the largest
 // output at 32 channels, 4e-6 at 256; the direct kernels 5e-7), but the route depends only on the shape,
 // the machine and the switch below, so a run is reproducible. COLLAPSE_CPU_WINOGRAD=0 in the environment
@@ -26,8 +29,8 @@ namespace collapse::cpu {
 // multiples of 16 with at least 32 on one side, a machine whose oneDNN has the kernel, and the route on.
 bool conv_as_winograd(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p);
 
-// For shapes conv_as_winograd accepts (so 3x3, stride 1, padding 1). x: dense channels-last float32 or
-// channel-blocked (core/blocked_layout.h: read as it is); dy, y, dx: dense channels-last float32; w, dw:
+// For shapes conv_as_winograd accepts (so 3x3, stride 1, padding 1). x, y, dy: dense channels-last
+// float32 or channel-blocked (core/blocked_layout.h: used as they are); dx: dense channels-last; w, dw:
 // oihw; b, db: [Co] or undefined.
 void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
 void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);

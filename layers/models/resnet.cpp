@@ -24,8 +24,8 @@ BasicBlock::BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& ge
 }
 
 Variable BasicBlock::forward(const Variable& x) {
-  Variable out = (*bn1_)((*conv1_)(x));
-  return bn2_->forward_add((*conv2_)(out), shortcut(downsample_, x));
+  Variable out = conv_bn_relu(*conv1_, *bn1_, x);
+  return conv_bn_relu(*conv2_, *bn2_, out, shortcut(downsample_, x));
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& gen) : Module("Bottleneck") {
@@ -39,9 +39,9 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& ge
 }
 
 Variable Bottleneck::forward(const Variable& x) {
-  Variable out = (*bn1_)((*conv1_)(x));
-  out = (*bn2_)((*conv2_)(out));
-  return bn3_->forward_add((*conv3_)(out), shortcut(downsample_, x));
+  Variable out = conv_bn_relu(*conv1_, *bn1_, x);
+  out = conv_bn_relu(*conv2_, *bn2_, out);
+  return conv_bn_relu(*conv3_, *bn3_, out, shortcut(downsample_, x));
 }
 
 namespace {
