@@ -26,7 +26,8 @@ Variable Conv2d::forward(const Variable& x, ConvOutput output) {
 Variable conv_bn_relu(Conv2d& conv, BatchNormReLU& bn, const Variable& x, const Variable& residual) {
   const bool replicas = bn.is_training() && bn.sum_across_replicas;
   const bool affine_backward = !bn.is_training() && grad_mode_enabled();
-  const bool blocked = !conv.has_forward_hooks() && !replicas && !affine_backward;
+  const bool hooked = conv.has_forward_hooks() || bn.has_forward_hooks();  // hooks see plain tensors
+  const bool blocked = !hooked && !replicas && !affine_backward;
   const Variable h = conv.forward(x, blocked ? ConvOutput::blocked_when_faster : ConvOutput::plain);
   return residual.defined() ? bn.forward_add(h, residual) : bn(h);
 }

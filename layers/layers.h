@@ -85,8 +85,8 @@ struct BatchNormReLU2d : BatchNormReLU {
 // relu(bn(conv(x)) + residual) (residual undefined: relu(bn(conv(x)))), a call of conv and one of bn (their
 // hooks and profiler scopes as usual). Where the backend computes the convolution in the channel-blocked
 // layout anyway, bn reads conv's output in it (ConvOutput::blocked_when_faster, core/blocked_layout.h),
-// which saves a reorder in the forward pass and one in the backward: except when a forward hook on conv
-// would see that output, bn's statistics span replicas, or bn evaluates with gradients (DeepFool). Models
+// which saves a reorder in the forward pass and one in the backward: except when a forward hook on conv or
+// bn would see that tensor, bn's statistics span replicas, or bn evaluates with gradients (DeepFool). Models
 // call this for every convolution that feeds a BatchNormReLU; Sequential does for such a pair.
 Variable conv_bn_relu(Conv2d& conv, BatchNormReLU& bn, const Variable& x, const Variable& residual = Variable());
 

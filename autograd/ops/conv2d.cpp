@@ -21,6 +21,14 @@ struct Conv2dNode final : Node {
   void release_saved() override { x = w = Tensor(); }
 };
 
+// Whether the backend computes this convolution on the channel-blocked layout (and the switch allows it).
+// A question, not work: asked of the backend directly (get), so that profiles show no call for it.
+bool runs_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  if (!blocked_activations_enabled() || is_blocked(x)) return false;
+  const Impl impl = impl_for(x);
+  return conv2d_runs_blocked.has(impl) && conv2d_runs_blocked.get(impl)(x, w, p);
+}
+
 // The x that the forward reads and the node saves: a channel-blocked copy (core/blocked_layout.h) where the
 // backend computes the convolution on that layout (conv2d_runs_blocked) and the backward will compute the
 // weights' gradient, else x itself. The forward would reorder x into that layout anyway, and the
@@ -28,13 +36,8 @@ struct Conv2dNode final : Node {
 // else holds the channels-last x (a batch norm's output: its own backward reads its input, not its output),
 // that x is freed after the forward and memory does not grow; where something does (a residual block's
 // input), the copy costs x's size until the backward. With 16 channels the two layouts are the same bytes
-// and x serves as it is. COLLAPSE_BLOCKED_ACTIVATIONS=0 turns the copy off; results are bit-identical.
-// A question, not work: asked of the backend directly (get), so that profiles show no call for it.
-bool runs_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
-  if (!blocked_activations_enabled() || is_blocked(x)) return false;
-  const Impl impl = impl_for(x);
-  return conv2d_runs_blocked.has(impl) && conv2d_runs_blocked.get(impl)(x, w, p);
-}
+// and x serves as it is. COLLAPSE_BLOCKED_ACTIVATIONS=0 turns this (and blocked outputs) off; results are
+// bit-identical either way.
 Tensor saved_input(const Tensor& x, const Tensor& w, const Conv2dParams& p, bool weights_gradient) {
   if (!weights_gradient || x.dim() != 4 || x.size(1) <= kChannelBlock || !runs_blocked(x, w, p)) return x;
   Tensor blocked = Tensor::empty(blocked_shape(x.shape()), x.dtype(), x.device());

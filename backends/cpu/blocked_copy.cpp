@@ -8,6 +8,7 @@ void cpu_blocked_copy(const Tensor& x, Tensor& blocked) {
   const Tensor xin = fast_input(x);
   const dnnl::memory::desc to(dims_of(x.shape()), dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
   reorder(fast_md(x.shape()), xin.raw_data(), to, blocked.raw_data());
+  count_activation_reorder();
 }
 
 }  // namespace

@@ -90,6 +90,7 @@ const void* blocked_input(const Tensor& t, Tensor& copy) {
   if (t.size(1) == kBlock) return t.raw_data();
   copy = Tensor::empty({t.numel()});
   reorder(fast_md(t.shape()), t.raw_data(), blocked_md(t.shape()), copy.raw_data());
+  count_activation_reorder();
   return copy.raw_data();
 }
 
@@ -104,7 +105,9 @@ class BlockedOutput {
   }
   void* data() { return copy_.defined() ? copy_.raw_data() : out_.raw_data(); }
   void finish() {
-    if (copy_.defined()) reorder(blocked_md(out_.shape()), copy_.raw_data(), fast_md(out_.shape()), out_.raw_data());
+    if (!copy_.defined()) return;
+    reorder(blocked_md(out_.shape()), copy_.raw_data(), fast_md(out_.shape()), out_.raw_data());
+    count_activation_reorder();
   }
 
  private:

@@ -10,13 +10,16 @@ namespace {
 std::atomic<size_t> g_primitive_creations{0};
 std::atomic<size_t> g_cache_entries{0};
 std::atomic<size_t> g_weight_reorders{0};
+std::atomic<size_t> g_activation_reorders{0};
 }  // namespace
 
 size_t cpu_primitive_creations() { return g_primitive_creations.load(); }
 size_t cpu_cache_entries() { return g_cache_entries.load(); }
 size_t cpu_weight_reorders() { return g_weight_reorders.load(); }
+size_t cpu_activation_reorders() { return g_activation_reorders.load(); }
 
 namespace cpu {
+void count_activation_reorder() { ++g_activation_reorders; }
 namespace {
 
 // Executions share the stream and the scratchpad buffer, so they are serialised.

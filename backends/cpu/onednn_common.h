@@ -24,14 +24,18 @@ namespace collapse {
 
 // Instrumentation for tests and benchmarks: how many oneDNN primitives the backend has created (a
 // steady-state training step must not add any), how many primitive-cache entries exist, and how many
-// times convolution weights were reordered into oneDNN's blocked format.
+// times convolution weights were reordered into oneDNN's blocked format, and how many activations were
+// copied between channels-last and the channel-blocked layout (the Winograd route's reorders, blocked_copy
+// included).
 size_t cpu_primitive_creations();
 size_t cpu_cache_entries();
 size_t cpu_weight_reorders();
+size_t cpu_activation_reorders();
 
 namespace cpu {
 
 dnnl::engine& engine();
+void count_activation_reorder();  // for cpu_activation_reorders()
 dnnl::stream& stream();
 
 // ---- layouts. oneDNN's JIT kernels want 4-D activations channels-last (docs/design.md) and everything
