@@ -16,8 +16,14 @@ namespace collapse {
 enum class ConvOutput { plain, blocked_when_faster };
 // x [N,Ci,H,W], w [Co,Ci,k,k], b [Co] or undefined. The input's gradient is computed only when x needs
 // one (the first layer's backward-data pass is skipped).
+// x may be channel-blocked where conv2d_takes_blocked (a batch norm's blocked output, see
+// batch_norm_add_relu); its gradient then is too.
 Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p,
                 ConvOutput output = ConvOutput::plain);
+// Whether the backend of x computes this convolution on the channel-blocked layout (conv2d_runs_blocked),
+// so that conv2d takes a blocked x and gives a blocked output, and COLLAPSE_BLOCKED_ACTIVATIONS allows it.
+// x may itself be blocked (asked about its [N,C,H,W] shape).
+bool conv2d_takes_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p);
 // Batch norm over dim 1 of [N,C,H,W] or [N,C]. Training: batch statistics, running stats updated in
 // place. Evaluation: running statistics, and gradients flow as through an affine map. x may be a blocked
 // conv2d output (ConvOutput::blocked_when_faster; the output is then the plain [N,C,H,W]), except in
@@ -30,9 +36,11 @@ Variable batch_norm_relu(const Variable& x, const Variable& gamma, const Variabl
                          Tensor& running_var, bool training, double momentum, double eps);
 // relu(batch_norm(x) + residual) as one op, the end of a residual block (residual: the shortcut, x's shape;
 // undefined, it is batch_norm_relu). Its gradient is dy where the output is positive.
+// With `blocked_output`, x must be channel-blocked and the output is too (for a convolution that reads it
+// so: conv2d_takes_blocked).
 Variable batch_norm_add_relu(const Variable& x, const Variable& residual, const Variable& gamma,
                              const Variable& beta, Tensor& running_mean, Tensor& running_var, bool training,
-                             double momentum, double eps);
+                             double momentum, double eps, bool blocked_output = false);
 // Training-mode batch norm whose statistics are those of the global batch that several replicas share
 // (synchronised batch norm, PyTorch's SyncBatchNorm): each replica passes its slice x, and `sum` adds the
 // per-channel sums of the forward (2 calls) and of the backward (1 call) across replicas, so the values

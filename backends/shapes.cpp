@@ -99,7 +99,7 @@ void check_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dP
   check.float_input(dy, "dy");
   check.same_dtype(w, "w", dy, "dy");
   check.same_dtype(dx, "dx", dy, "dy");
-  const Conv2dGeometry g = conv2d_geometry(check, dx.shape(), w.shape(), p);
+  const Conv2dGeometry g = conv2d_geometry(check, activation_shape(check, dx, "dx"), w.shape(), p);
   check.that(activation_shape(check, dy, "dy") == g.output(), "dy is ", dy.str(), ", expected shape ",
              shape_str(g.output()), " (", g.describe("dx", "w"), ")");
 }
@@ -133,7 +133,7 @@ bool check_conv2d_runs_blocked(const Tensor& x, const Tensor& w, const Conv2dPar
   const ArgCheck check("conv2d_runs_blocked");
   check.float_input(x, "x");
   check.same_dtype(w, "w", x, "x");
-  conv2d_geometry(check, x.shape(), w.shape(), p);
+  conv2d_geometry(check, activation_shape(check, x, "x"), w.shape(), p);
   return false;
 }
 
@@ -163,10 +163,17 @@ void check_channels(const ArgCheck& check, const Tensor& x,
     check.shape(*t, name, {xs[1]}, [&] { return "one value per channel of x " + shape_str(xs); });
   }
 }
-// Same dtype and device as x, not blocked, and x's [N,C,H,W] or [N,C] shape.
-void check_like_x(const ArgCheck& check, const Tensor& t, const char* name, const Tensor& x) {
+// Same dtype and device as x and x's [N,C,H,W] or [N,C] shape; channel-blocked only where `may_be_blocked`
+// (y and dy: an output kept blocked for a convolution that reads it so), and then exactly as x is.
+void check_like_x(const ArgCheck& check, const Tensor& t, const char* name, const Tensor& x,
+                  bool may_be_blocked = false) {
   check.same_dtype(t, name, x, "x");
-  check.that(!is_blocked(t), name, " is the channel-blocked ", t.str(), ": only x (and dx) may be");
+  if (is_blocked(t)) {
+    check.that(may_be_blocked && is_blocked(x), name, " is the channel-blocked ", t.str(),
+               ": only x and dx, and y and dy of a blocked x, may be");
+    check.shape(t, name, x.shape(), "the shape of the blocked x");
+    return;
+  }
   check.shape(t, name, logical_shape(x), "the shape of x");
 }
 const Tensor* if_defined(const Tensor& t) { return t.defined() ? &t : nullptr; }
@@ -177,7 +184,7 @@ void check_train_forward(const ArgCheck& check, const Tensor& x, const Tensor& g
   check_channels(check, x,
                  {{&gamma, "gamma"}, {&beta, "beta"}, {&running_mean, "running_mean"}, {&running_var, "running_var"},
                   {&save_mean, "save_mean"}, {&save_var, "save_var"}});
-  check_like_x(check, y, "y", x);
+  check_like_x(check, y, "y", x, /*may_be_blocked=*/true);
   const int64_t channels = logical_shape(x)[1];
   const int64_t per_channel = x.numel() / std::max<int64_t>(channels, 1);
   check.that(channels == 0 || per_channel > 1, "expected more than 1 value per channel when training, x is ", x.str());
@@ -187,12 +194,13 @@ void check_eval_forward(const ArgCheck& check, const Tensor& x, const Tensor& ga
                         const Tensor& running_mean, const Tensor& running_var, double eps, const Tensor& y) {
   check_channels(check, x,
                  {{&gamma, "gamma"}, {&beta, "beta"}, {&running_mean, "running_mean"}, {&running_var, "running_var"}});
-  check_like_x(check, y, "y", x);
+  check_like_x(check, y, "y", x, /*may_be_blocked=*/true);
   check.that(eps >= 0.0, "eps must be >= 0, got ", eps);
 }
 void check_residual(const ArgCheck& check, const Tensor& residual, const char* name, const Tensor& x) {
   if (residual.defined()) check_like_x(check, residual, name, x);
 }
+
 }  // namespace
 
 void check_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
@@ -211,7 +219,7 @@ void check_batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& 
   check_channels(check, x,
                  {{&gamma, "gamma"}, {&save_mean, "save_mean"}, {&save_var, "save_var"}, {if_defined(dgamma), "dgamma"},
                   {if_defined(dbeta), "dbeta"}});
-  check_like_x(check, dy, "dy", x);
+  check_like_x(check, dy, "dy", x, /*may_be_blocked=*/true);
   check.like(dx, "dx", x, "x");
   check.that(eps >= 0.0, "eps must be >= 0, got ", eps);
 }
@@ -237,7 +245,7 @@ void check_batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Ten
   check_channels(check, x,
                  {{&gamma, "gamma"}, {&beta, "beta"}, {&save_mean, "save_mean"}, {&save_var, "save_var"},
                   {if_defined(dgamma), "dgamma"}, {if_defined(dbeta), "dbeta"}});
-  check_like_x(check, dy, "dy", x);
+  check_like_x(check, dy, "dy", x, /*may_be_blocked=*/true);
   check.like(dx, "dx", x, "x");
   check_residual(check, y, "y", x);
   check_residual(check, dresidual, "dresidual", x);

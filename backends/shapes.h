@@ -119,8 +119,8 @@ void check_scores_and_labels(const ArgCheck& check, const Tensor& scores, const 
                              const Tensor& labels);
 
 // ---- the rules of each built-in slot (the slots are in backends/kernels.h, which installs these). Channel-
-// blocked activations (core/blocked_layout.h) are accepted by the convolutions (x, y, dy; never dx) and
-// the batch norms (x, with dx like it; never y, dy, the residual or its gradient); by nothing else.
+// blocked activations (core/blocked_layout.h) are accepted by the convolutions (x, y, dy, dx) and the batch
+// norms (x, with dx like it, and y and dy when x is; never the residual or its gradient); by nothing else.
 void check_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y);
 void check_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx);
 void check_conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db);

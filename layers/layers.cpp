@@ -23,13 +23,17 @@ Variable Conv2d::forward(const Variable& x, ConvOutput output) {
   return call(x, [&] { return conv2d(x, weight, bias, params, output); });
 }
 
-Variable conv_bn_relu(Conv2d& conv, BatchNormReLU& bn, const Variable& x, const Variable& residual) {
+Variable conv_bn_relu(Conv2d& conv, BatchNormReLU& bn, const Variable& x, const Variable& residual,
+                      const Conv2d* next) {
   const bool replicas = bn.is_training() && bn.sum_across_replicas;
   const bool affine_backward = !bn.is_training() && grad_mode_enabled();
   const bool hooked = conv.has_forward_hooks() || bn.has_forward_hooks();  // hooks see plain tensors
   const bool blocked = !hooked && !replicas && !affine_backward;
   const Variable h = conv.forward(x, blocked ? ConvOutput::blocked_when_faster : ConvOutput::plain);
-  return residual.defined() ? bn.forward_add(h, residual) : bn(h);
+  if (residual.defined()) return bn.forward_add(h, residual);
+  const bool keep_blocked = is_blocked(h.data()) && next && !next->has_forward_hooks() &&
+                            conv2d_takes_blocked(h.data(), next->weight.data(), next->params);
+  return keep_blocked ? bn.forward_blocked(h) : bn(h);
 }
 
 Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool with_bias) : Module("Linear") {
@@ -62,13 +66,14 @@ Variable BatchNorm::forward(const Variable& x) {
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
-Variable BatchNorm::batch_norm_then_relu(const Variable& x, const Variable& residual) {
+Variable BatchNorm::batch_norm_then_relu(const Variable& x, const Variable& residual, bool blocked_output) {
   count_batch();
   if (is_training() && sum_across_replicas) {
     Variable y = sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, sum_across_replicas);
     return relu(residual.defined() ? add(y, residual) : y);
   }
-  return batch_norm_add_relu(x, residual, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  return batch_norm_add_relu(x, residual, weight, bias, running_mean, running_var, is_training(), momentum, eps,
+                             blocked_output);
 }
 
 // A host-side counter: num_batches_tracked is bookkeeping only (momentum is fixed), kept for parity.

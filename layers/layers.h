@@ -47,8 +47,8 @@ class BatchNorm : public Module {
 
  protected:
   // relu(BN(x) + residual) (residual undefined: relu(BN(x))) in one fused op, or, when the statistics span
-  // replicas, sync_batch_norm followed by the addition and ReLU.
-  Variable batch_norm_then_relu(const Variable& x, const Variable& residual);
+  // replicas, sync_batch_norm followed by the addition and ReLU. blocked_output: see batch_norm_add_relu.
+  Variable batch_norm_then_relu(const Variable& x, const Variable& residual, bool blocked_output = false);
 
  private:
   void count_batch();
@@ -66,6 +66,11 @@ class BatchNormReLU : public BatchNorm {
   // (batch_norm_add_relu). A call of this module: hooks see x and the block's output.
   Variable forward_add(const Variable& x, const Variable& residual) {
     return call(x, [&] { return batch_norm_then_relu(x, residual); });
+  }
+  // A call whose output stays in x's channel-blocked layout, for a convolution that reads it so (see
+  // conv_bn_relu).
+  Variable forward_blocked(const Variable& x) {
+    return call(x, [&] { return batch_norm_then_relu(x, Variable(), /*blocked_output=*/true); });
   }
 };
 // Makes every BatchNorm in `model` compute its training statistics over all replicas with `sum`
@@ -85,10 +90,14 @@ struct BatchNormReLU2d : BatchNormReLU {
 // relu(bn(conv(x)) + residual) (residual undefined: relu(bn(conv(x)))), a call of conv and one of bn (their
 // hooks and profiler scopes as usual). Where the backend computes the convolution in the channel-blocked
 // layout anyway, bn reads conv's output in it (ConvOutput::blocked_when_faster, core/blocked_layout.h),
-// which saves a reorder in the forward pass and one in the backward: except when a forward hook on conv or
-// bn would see that tensor, bn's statistics span replicas, or bn evaluates with gradients (DeepFool). Models
-// call this for every convolution that feeds a BatchNormReLU; Sequential does for such a pair.
-Variable conv_bn_relu(Conv2d& conv, BatchNormReLU& bn, const Variable& x, const Variable& residual = Variable());
+// which saves a reorder in the forward pass and one in the backward. `next`, when given, is the one
+// convolution that reads the result (a residual block's conv1 -> bn1 -> conv2): where it too runs on the
+// blocked layout, the result stays blocked for it, which saves its input's copy and its dx's reorder.
+// None of it where a forward hook (on conv, bn or next) would see a blocked tensor, bn's statistics span
+// replicas, or bn evaluates with gradients (DeepFool). Models call this for every convolution that feeds a
+// BatchNormReLU; Sequential does for such a pair.
+Variable conv_bn_relu(Conv2d& conv, BatchNormReLU& bn, const Variable& x, const Variable& residual = Variable(),
+                      const Conv2d* next = nullptr);
 
 class ReLU : public Module {
  public:

@@ -56,7 +56,7 @@ struct BatchNormReluEvalNode final : BatchNormEvalNode {
 
 Variable batch_norm_add_relu(const Variable& x, const Variable& residual, const Variable& gamma,
                              const Variable& beta, Tensor& running_mean, Tensor& running_var, bool training,
-                             double momentum, double eps) {
+                             double momentum, double eps, bool blocked_output) {
   const char* op = residual.defined() ? "batch_norm_add_relu" : "batch_norm_relu";
   const Tensor& xt = x.data();
   std::vector<Variable> inputs{x, gamma, beta};
@@ -67,7 +67,9 @@ Variable batch_norm_add_relu(const Variable& x, const Variable& residual, const 
   const Tensor rt = residual.defined() ? residual.data() : Tensor();
   COLLAPSE_CHECK(!rt.defined() || rt.shape() == shape, op, ": residual ", rt.defined() ? rt.str() : "",
                  " does not match input ", xt.str());
-  Tensor y = Tensor::empty_activation(shape, xt.dtype(), xt.device());
+  COLLAPSE_CHECK(!blocked_output || is_blocked(xt), op, ": a blocked output needs a blocked input, got ", xt.str());
+  Tensor y = blocked_output ? Tensor::empty(xt.shape(), xt.dtype(), xt.device())
+                            : Tensor::empty_activation(shape, xt.dtype(), xt.device());
   std::shared_ptr<Node> node;
   if (training) {
     Tensor save_mean = per_channel_like(gamma.data()), save_var = per_channel_like(gamma.data());

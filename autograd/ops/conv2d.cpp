@@ -5,12 +5,15 @@ namespace collapse {
 namespace {
 struct Conv2dNode final : Node {
   Tensor x, w;  // x as the forward read it: channel-blocked where saved_input (below) made it so
+  bool input_blocked = false;  // the input itself was blocked (a batch norm's output): so is its gradient
   bool has_bias;
   Conv2dParams p;
   const char* name() const override { return "conv2d"; }
   std::vector<Tensor> backward(const Tensor& dy) override {
     std::vector<Tensor> g(3);
-    if (needs_input_grad(0)) g[0] = Tensor::empty_activation(logical_shape(x), x.dtype(), x.device());
+    if (needs_input_grad(0))  // laid out as x: a blocked x (a batch norm's blocked output) gets a blocked dx
+      g[0] = input_blocked ? Tensor::empty(x.shape(), x.dtype(), x.device())
+                           : Tensor::empty_activation(logical_shape(x), x.dtype(), x.device());
     if (needs_input_grad(1) || needs_input_grad(2)) {
       g[1] = Tensor::empty(w.shape(), w.dtype(), w.device());
       if (has_bias) g[2] = Tensor::empty({w.size(0)}, w.dtype(), w.device());
@@ -21,13 +24,6 @@ struct Conv2dNode final : Node {
   void release_saved() override { x = w = Tensor(); }
 };
 
-// Whether the backend computes this convolution on the channel-blocked layout (and the switch allows it).
-// A question, not work: asked of the backend directly (get), so that profiles show no call for it.
-bool runs_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
-  if (!blocked_activations_enabled() || is_blocked(x)) return false;
-  const Impl impl = impl_for(x);
-  return conv2d_runs_blocked.has(impl) && conv2d_runs_blocked.get(impl)(x, w, p);
-}
 
 // The x that the forward reads and the node saves: a channel-blocked copy (core/blocked_layout.h) where the
 // backend computes the convolution on that layout (conv2d_runs_blocked) and the backward will compute the
@@ -39,17 +35,27 @@ bool runs_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
 // and x serves as it is. COLLAPSE_BLOCKED_ACTIVATIONS=0 turns this (and blocked outputs) off; results are
 // bit-identical either way.
 Tensor saved_input(const Tensor& x, const Tensor& w, const Conv2dParams& p, bool weights_gradient) {
-  if (!weights_gradient || x.dim() != 4 || x.size(1) <= kChannelBlock || !runs_blocked(x, w, p)) return x;
+  if (!weights_gradient || is_blocked(x) || x.size(1) <= kChannelBlock || !conv2d_takes_blocked(x, w, p)) return x;
   Tensor blocked = Tensor::empty(blocked_shape(x.shape()), x.dtype(), x.device());
   blocked_copy(x, blocked);
   return blocked;
 }
 }  // namespace
 
+// A question, not work: asked of the backend directly (get), so that profiles show no call for it.
+bool conv2d_takes_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  if (!blocked_activations_enabled()) return false;
+  const Impl impl = impl_for(x);
+  return conv2d_runs_blocked.has(impl) && conv2d_runs_blocked.get(impl)(x, w, p);
+}
+
 Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p, ConvOutput output) {
   const Tensor& wt = w.data();
   const bool build = any_requires_grad({x, w, b});
-  const bool blocked_y = output == ConvOutput::blocked_when_faster && runs_blocked(x.data(), wt, p);
+  const bool takes_blocked = conv2d_takes_blocked(x.data(), wt, p);
+  COLLAPSE_CHECK(!is_blocked(x.data()) || takes_blocked, "conv2d: the input ", x.data().str(),
+                 " is channel-blocked, but this convolution does not run on that layout");
+  const bool blocked_y = output == ConvOutput::blocked_when_faster && takes_blocked;
   const Tensor xt = saved_input(x.data(), wt, p, build && (w.requires_grad() || (b.defined() && b.requires_grad())));
   const Shape shape = conv2d_output_shape(logical_shape(xt), wt.shape(), p);
   Tensor y = blocked_y ? Tensor::empty(blocked_shape(shape), xt.dtype(), xt.device())
@@ -59,6 +65,7 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const C
   if (build) {
     node = std::make_shared<Conv2dNode>();
     node->x = xt;
+    node->input_blocked = is_blocked(x.data());
     node->w = wt;
     node->has_bias = b.defined();
     node->p = p;

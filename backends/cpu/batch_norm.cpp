@@ -324,23 +324,33 @@ struct Coefficients : CoefficientArrays {
   }
 };
 
-// y = (x - center) * scale + shift [+ residual], then max(0, .) when Relu, over one period (positions 0 to
-// length - 1; residual and y are that period's, residual unused without AddResidual).
-template <bool Relu, bool AddResidual>
-void normalize_period(const CoefficientArrays& k, const PeriodX& x, const float* residual, float* y, int64_t length) {
-  x.for_each(length, [&](int64_t j, float xj, int64_t) {
+// y = (x - center) * scale + shift [+ residual], then max(0, .) when Relu, over the period that starts at
+// element `begin` (positions 0 to length - 1; residual is that period's, unused without AddResidual). y is
+// the whole output: laid out as x when YLikeX (then position j goes to PeriodX's i), else channels-last
+// (a blocked x's plain y: element begin + j).
+template <bool Relu, bool AddResidual, bool YLikeX>
+void normalize_period(const CoefficientArrays& k, const PeriodX& x, const float* residual, float* y, int64_t begin,
+                      int64_t length) {
+  x.for_each(length, [&](int64_t j, float xj, int64_t i) {
     float v = k.pre_activation(xj, j);
     if constexpr (AddResidual) v += residual[j];
-    y[j] = Relu ? std::max(0.0f, v) : v;
+    y[YLikeX ? i : begin + j] = Relu ? std::max(0.0f, v) : v;
   });
 }
 
+// Whether an operand is laid out as x (both channel-blocked or both not): then a period's position j is
+// at PeriodX's i in it, else at begin + j (a blocked x with a channels-last y or dy).
+bool laid_out_as(const Tensor& t, const Tensor& x) { return is_blocked(t) == is_blocked(x); }
+
 // normalize_period over x with per-channel coefficients known beforehand (eval); residual may be null.
 template <bool Relu>
-void normalize(const InputX& xin, const float* residual, float* y, const CoefficientArrays& k) {
+void normalize(const InputX& xin, const float* residual, float* y, bool y_like_x, const CoefficientArrays& k) {
   with_or_without(residual != nullptr, [&](auto add_residual) {
-    for_each_period(xin, [&](int64_t begin, const PeriodX& x, int64_t length) {
-      normalize_period<Relu, add_residual>(k, x, add_residual ? residual + begin : nullptr, y + begin, length);
+    with_or_without(y_like_x, [&](auto like_x) {
+      for_each_period(xin, [&](int64_t begin, const PeriodX& x, int64_t length) {
+        normalize_period<Relu, add_residual, like_x>(k, x, add_residual ? residual + begin : nullptr, y, begin,
+                                                     length);
+      });
     });
   });
 }
@@ -378,36 +388,38 @@ void forward_train(const Tensor& x, const Tensor& residual, const Tensor& gamma,
   float* y_data = out.get().data<float>();
   const float* residual_data = floats_or_null(rin);
   with_or_without(residual_data != nullptr, [&](auto add_residual) {
-    statistics_then_pass<2>(
-        xin,
-        [&](int64_t, const PeriodX& x, int64_t length, auto* __restrict acc) {
-          using Partial = std::decay_t<decltype(*acc)>;
-          x.for_each(length, [&](int64_t j, float xj, int64_t) {  // acc is this thread's own buffer
-            const Partial d = static_cast<Partial>(xj) - shift[j];
-            acc[j] += d;
-            acc[g.P + j] += d * d;
+    with_or_without(laid_out_as(y, x), [&](auto y_like_x) {
+      statistics_then_pass<2>(
+          xin,
+          [&](int64_t, const PeriodX& x, int64_t length, auto* __restrict acc) {
+            using Partial = std::decay_t<decltype(*acc)>;
+            x.for_each(length, [&](int64_t j, float xj, int64_t) {  // acc is this thread's own buffer
+              const Partial d = static_cast<Partial>(xj) - shift[j];
+              acc[j] += d;
+              acc[g.P + j] += d * d;
+            });
+          },
+          [&](const double* sums, int t) {
+            float* mean_f = per_thread.data<float>() + t * (2 * g.C + 3 * g.P);
+            float* var_f = mean_f + g.C;
+            for (int64_t c = 0; c < g.C; ++c) {
+              const double mean_d = sums[c] / count;
+              mean_f[c] = static_cast<float>(shift[c] + mean_d);
+              var_f[c] = static_cast<float>(std::max(0.0, sums[g.C + c] / count - mean_d * mean_d));
+            }
+            CoefficientArrays& k = coefficients[t];
+            k.center = var_f + g.C, k.scale = k.center + g.P, k.shift = k.scale + g.P;
+            k.fill(g, mean_f, var_f, floats_or_null(gam), floats_or_null(bet), eps);
+            if (t == 0) {
+              std::copy(mean_f, mean_f + g.C, mean_out.data());
+              std::copy(var_f, var_f + g.C, var_out.data());
+            }
+          },
+          [&](int64_t begin, const PeriodX& x, int64_t length, int t) {
+            normalize_period<Relu, add_residual, y_like_x>(
+                coefficients[t], x, add_residual ? residual_data + begin : nullptr, y_data, begin, length);
           });
-        },
-        [&](const double* sums, int t) {
-          float* mean_f = per_thread.data<float>() + t * (2 * g.C + 3 * g.P);
-          float* var_f = mean_f + g.C;
-          for (int64_t c = 0; c < g.C; ++c) {
-            const double mean_d = sums[c] / count;
-            mean_f[c] = static_cast<float>(shift[c] + mean_d);
-            var_f[c] = static_cast<float>(std::max(0.0, sums[g.C + c] / count - mean_d * mean_d));
-          }
-          CoefficientArrays& k = coefficients[t];
-          k.center = var_f + g.C, k.scale = k.center + g.P, k.shift = k.scale + g.P;
-          k.fill(g, mean_f, var_f, floats_or_null(gam), floats_or_null(bet), eps);
-          if (t == 0) {
-            std::copy(mean_f, mean_f + g.C, mean_out.data());
-            std::copy(var_f, var_f + g.C, var_out.data());
-          }
-        },
-        [&](int64_t begin, const PeriodX& x, int64_t length, int t) {
-          normalize_period<Relu, add_residual>(coefficients[t], x, add_residual ? residual_data + begin : nullptr,
-                                               y_data + begin, length);
-        });
+    });
   });
   update_running_stats(running_mean, running_var, mean_out.data(), var_out.data(), momentum, s.count);
   out.finish();
@@ -424,7 +436,7 @@ void forward_eval(const Tensor& x, const Tensor& residual, const Tensor& gamma, 
   const Tensor rin = residual_input(residual);
   const Tensor rm = vector_input(running_mean), rv = vector_input(running_var);
   StagedOutput out(y);
-  normalize<Relu>(xin, floats_or_null(rin), out.get().data<float>(),
+  normalize<Relu>(xin, floats_or_null(rin), out.get().data<float>(), laid_out_as(y, x),
                   Coefficients(g, rm.data<float>(), rv.data<float>(), floats_or_null(gam), floats_or_null(bet), eps));
   out.finish();
 }
@@ -441,7 +453,7 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
   const BnShape s = bn_shape(x);
   const InputX xin(x);
   const Periods& g = xin.g;
-  const Tensor dyin = fast_input(dy), yin = y.defined() ? fast_input(y) : y;
+  const Tensor dyin = is_blocked(dy) ? dy : fast_input(dy), yin = y.defined() ? fast_input(y) : y;
   const Tensor gam = vector_input(gamma), bet = vector_input(beta);
   const Tensor mean = vector_input(save_mean), var = vector_input(save_var);
   const float *dyp = dyin.data<float>(), *yp = floats_or_null(yin);
@@ -463,48 +475,52 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
   Tensor per_thread = Tensor::empty({threads * 2 * g.P});  // each thread's mean_g and slope
   // With a residual, the first pass also stores g (the residual's gradient) and the second reads it back
   // instead of dy and y: one stream over memory fewer.
+  // A blocked dy (a blocked x's, without y or a residual) is read at PeriodX's i, like dx.
   with_or_without(yp == nullptr, [&](auto recompute_mask) {
     with_or_without(drp != nullptr, [&](auto store_masked) {
-      // Element j of a period: i in the dense operands, x its value of x.
-      auto masked_at = [&](int64_t i, float x, int64_t j) {
-        if constexpr (!Relu) return dyp[i];
-        else if constexpr (recompute_mask) return relu_masked(dyp[i], k.pre_activation(x, j));
-        else return relu_masked(dyp[i], yp[i]);
-      };
-      statistics_then_pass<2>(
-          xin,
-          [&](int64_t begin, const PeriodX& x, int64_t length, auto* __restrict acc) {
-            using Partial = std::decay_t<decltype(*acc)>;
-            // acc is this thread's own buffer: no store to it is read by another iteration (GCC cannot
-            // prove it against the float inputs and would leave the loop scalar; PeriodX tells it).
-            x.for_each(length, [&](int64_t j, float xj, int64_t) {
-              const float masked = masked_at(begin + j, xj, j);
-              if constexpr (store_masked) drp[begin + j] = masked;
-              acc[j] += masked;
-              acc[g.P + j] += static_cast<Partial>(masked) * (static_cast<Partial>(xj) - k.center[j]);
+      with_or_without(is_blocked(dy), [&](auto blocked_dy) {
+        // Position j of a period: element i of the dense operands, ix of those laid out as x; x its value.
+        auto masked_at = [&](int64_t i, int64_t ix, float x, int64_t j) {
+          const float d = dyp[blocked_dy ? ix : i];
+          if constexpr (!Relu) return d;
+          else if constexpr (recompute_mask) return relu_masked(d, k.pre_activation(x, j));
+          else return relu_masked(d, yp[i]);
+        };
+        statistics_then_pass<2>(
+            xin,
+            [&](int64_t begin, const PeriodX& x, int64_t length, auto* __restrict acc) {
+              using Partial = std::decay_t<decltype(*acc)>;
+              // acc is this thread's own buffer: no store to it is read by another iteration (GCC cannot
+              // prove it against the float inputs and would leave the loop scalar; PeriodX tells it).
+              x.for_each(length, [&](int64_t j, float xj, int64_t ix) {
+                const float masked = masked_at(begin + j, ix, xj, j);
+                if constexpr (store_masked) drp[begin + j] = masked;
+                acc[j] += masked;
+                acc[g.P + j] += static_cast<Partial>(masked) * (static_cast<Partial>(xj) - k.center[j]);
+              });
+            },
+            [&](const double* thread_sums, int t) {
+              float* mean_g = per_thread.data<float>() + t * 2 * g.P;
+              float* slope = mean_g + g.P;
+              fill_repeated(g, mean_g, [&](int64_t c) { return thread_sums[c] / count; });
+              fill_repeated(g, slope,
+                            [&](int64_t c) { return inv_std(c) * (thread_sums[g.C + c] * inv_std(c)) / count; });
+              if (t == 0) std::copy(thread_sums, thread_sums + 2 * g.C, sums.begin());
+            },
+            // Reads dy and y (or g) before writing dx at each element, so dx may alias dy. dx is laid out
+            // as x (a blocked x has a blocked dx): its element for position j is PeriodX's i.
+            [&](int64_t begin, const PeriodX& x, int64_t length, int t) {
+              const float* mean_g = per_thread.data<float>() + t * 2 * g.P;
+              const float* slope = mean_g + g.P;
+              x.for_each(length, [&](int64_t j, float xj, int64_t dx_at) {
+                const int64_t i = begin + j;
+                float masked;
+                if constexpr (store_masked) masked = drp[i];
+                else masked = masked_at(i, dx_at, xj, j);
+                dxp[dx_at] = k.scale[j] * (masked - mean_g[j] - (xj - k.center[j]) * slope[j]);
+              });
             });
-          },
-          [&](const double* thread_sums, int t) {
-            float* mean_g = per_thread.data<float>() + t * 2 * g.P;
-            float* slope = mean_g + g.P;
-            fill_repeated(g, mean_g, [&](int64_t c) { return thread_sums[c] / count; });
-            fill_repeated(g, slope,
-                          [&](int64_t c) { return inv_std(c) * (thread_sums[g.C + c] * inv_std(c)) / count; });
-            if (t == 0) std::copy(thread_sums, thread_sums + 2 * g.C, sums.begin());
-          },
-          // Reads dy and y (or g) before writing dx at each element, so dx may alias dy. dx is laid out
-          // as x (a blocked x has a blocked dx): its element for position j is PeriodX's i.
-          [&](int64_t begin, const PeriodX& x, int64_t length, int t) {
-            const float* mean_g = per_thread.data<float>() + t * 2 * g.P;
-            const float* slope = mean_g + g.P;
-            x.for_each(length, [&](int64_t j, float xj, int64_t dx_at) {
-              const int64_t i = begin + j;
-              float masked;
-              if constexpr (store_masked) masked = drp[i];
-              else masked = masked_at(i, xj, j);
-              dxp[dx_at] = k.scale[j] * (masked - mean_g[j] - (xj - k.center[j]) * slope[j]);
-            });
-          });
+      });
     });
   });
   out.finish();

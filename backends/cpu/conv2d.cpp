@@ -189,8 +189,9 @@ void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const
 }
 
 void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
-  const ConvShape s{dx.shape(), w.shape(), logical_shape(dy), p};
+  const ConvShape s{logical_shape(dx), w.shape(), logical_shape(dy), p};
   const Tensor dyin = conv_input(s, dy), win = in_format(w, MemoryFormat::contiguous);
+  if (is_blocked(dx)) require_blocked_route(s, dx);
   StagedOutput out(dx);
   switch (route_of(s)) {
     case Route::gemm: gemm_conv_backward_data(dyin, win, p, out.get()); break;
@@ -237,7 +238,7 @@ void cpu_conv2d_backward(const Tensor& x, const Tensor& dy, const Tensor& w, con
     return;
   }
   const Tensor xin = conv_input(s, x), dyin = conv_input(s, dy), win = in_format(w, MemoryFormat::contiguous);
-  StagedOutput dx_out(dx);
+  StagedOutput dx_out(dx);  // a blocked dx (a blocked x's) is written in place
   WeightGradients out(dw, db);
   winograd_conv_backward(xin, dyin, win, dx_out.get(), out.dw.get(), out.bias());
   dx_out.finish();
@@ -245,7 +246,8 @@ void cpu_conv2d_backward(const Tensor& x, const Tensor& dy, const Tensor& w, con
 }
 
 bool cpu_conv2d_runs_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
-  return route_of({x.shape(), w.shape(), conv2d_output_shape(x.shape(), w.shape(), p), p}) == Route::winograd;
+  const Shape xs = logical_shape(x);
+  return route_of({xs, w.shape(), conv2d_output_shape(xs, w.shape(), p), p}) == Route::winograd;
 }
 
 }  // namespace

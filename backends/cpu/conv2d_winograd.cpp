@@ -155,8 +155,9 @@ namespace {
 
 // The two backward passes given dy already in nChw16c (dy_blocked).
 void backward_data_from(const void* dy_blocked, const Tensor& w, Tensor& dx) {
-  WinogradEntry& e = g_backward_data.get(winograd_key("wino_bwd_data", dx.shape(), w.shape(), false), [&] {
-    auto pd = backward_data_pd(dx.shape(), w.shape());
+  const Shape xs = logical_shape(dx);
+  WinogradEntry& e = g_backward_data.get(winograd_key("wino_bwd_data", xs, w.shape(), false), [&] {
+    auto pd = backward_data_pd(xs, w.shape());
     return WinogradEntry{Prim(pd), pd.weights_desc()};
   });
   BlockedOutput out(dx);

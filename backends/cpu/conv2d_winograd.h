@@ -29,9 +29,9 @@ namespace collapse::cpu {
 // multiples of 16 with at least 32 on one side, a machine whose oneDNN has the kernel, and the route on.
 bool conv_as_winograd(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p);
 
-// For shapes conv_as_winograd accepts (so 3x3, stride 1, padding 1). x, y, dy: dense channels-last
-// float32 or channel-blocked (core/blocked_layout.h: used as they are); dx: dense channels-last; w, dw:
-// oihw; b, db: [Co] or undefined.
+// For shapes conv_as_winograd accepts (so 3x3, stride 1, padding 1). x, y, dy, dx: dense channels-last
+// float32 or channel-blocked (core/blocked_layout.h: used as they are); w, dw: oihw; b, db: [Co] or
+// undefined.
 void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
 void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);
 void winograd_conv_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db);

@@ -24,7 +24,7 @@ BasicBlock::BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& ge
 }
 
 Variable BasicBlock::forward(const Variable& x) {
-  Variable out = conv_bn_relu(*conv1_, *bn1_, x);
+  Variable out = conv_bn_relu(*conv1_, *bn1_, x, Variable(), conv2_.get());
   return conv_bn_relu(*conv2_, *bn2_, out, shortcut(downsample_, x));
 }
 
@@ -39,8 +39,8 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& ge
 }
 
 Variable Bottleneck::forward(const Variable& x) {
-  Variable out = conv_bn_relu(*conv1_, *bn1_, x);
-  out = conv_bn_relu(*conv2_, *bn2_, out);
+  Variable out = conv_bn_relu(*conv1_, *bn1_, x, Variable(), conv2_.get());
+  out = conv_bn_relu(*conv2_, *bn2_, out, Variable(), conv3_.get());
   return conv_bn_relu(*conv3_, *bn3_, out, shortcut(downsample_, x));
 }
 

@@ -19,7 +19,7 @@ SEBasicBlock::SEBasicBlock(int64_t in, int64_t planes, int64_t stride, Generator
 }
 
 Variable SEBasicBlock::forward(const Variable& x) {
-  Variable out = conv_bn_relu(*conv1_, *bn1_, x);
+  Variable out = conv_bn_relu(*conv1_, *bn1_, x, Variable(), conv2_.get());
   out = (*se_)((*bn2_)((*conv2_)(out)));
   return relu(add(out, shortcut(downsample_, x)));
 }
@@ -37,8 +37,8 @@ SEBottleneck::SEBottleneck(int64_t in, int64_t planes, int64_t stride, Generator
 }
 
 Variable SEBottleneck::forward(const Variable& x) {
-  Variable out = conv_bn_relu(*conv1_, *bn1_, x);
-  out = conv_bn_relu(*conv2_, *bn2_, out);
+  Variable out = conv_bn_relu(*conv1_, *bn1_, x, Variable(), conv2_.get());
+  out = conv_bn_relu(*conv2_, *bn2_, out, Variable(), conv3_.get());
   out = (*se_)((*bn3_)((*conv3_)(out)));
   return relu(add(out, shortcut(downsample_, x)));
 }
