@@ -14,8 +14,8 @@
 // slice of a wider channels-last tensor (the concatenation DenseNet's block buffer hands out) is not
 // copied: each pass gathers a period's rows into a small per-thread buffer (InputX). A channel-blocked x
 // (core/blocked_layout.h: a Winograd convolution's output, handed over by layers' conv_bn_relu) is read in
-// place 16 channels at a time, its dx written blocked too, in the same periods and positions as the
-// channels-last x (PeriodX): the results are bit-identical to those on channels-last tensors.
+// place 16 channels at a time, its dx written blocked too (and y and dy blocked or not), in the same
+// periods and positions as the channels-last x (PeriodX): results are bit-identical to channels-last ones.
 // Sums are accumulated in float over a run of periods, then in double (per thread, then folded per channel
 // in a fixed order; the reference sums in double throughout). The variance comes from one pass over
 // d = x - shift, E[d^2] - E[d]^2, the shift being a value of x in each channel: the cancellation then costs
@@ -475,7 +475,7 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
   Tensor per_thread = Tensor::empty({threads * 2 * g.P});  // each thread's mean_g and slope
   // With a residual, the first pass also stores g (the residual's gradient) and the second reads it back
   // instead of dy and y: one stream over memory fewer.
-  // A blocked dy (a blocked x's, without y or a residual) is read at PeriodX's i, like dx.
+  // A blocked dy (a blocked x's, for a blocked y) is read at PeriodX's i, like dx.
   with_or_without(yp == nullptr, [&](auto recompute_mask) {
     with_or_without(drp != nullptr, [&](auto store_masked) {
       with_or_without(is_blocked(dy), [&](auto blocked_dy) {
