@@ -24,7 +24,6 @@ struct Conv2dNode final : Node {
   void release_saved() override { x = w = Tensor(); }
 };
 
-
 // The x that the forward reads and the node saves: a channel-blocked copy (core/blocked_layout.h) where the
 // backend computes the convolution on that layout (conv2d_runs_blocked) and the backward will compute the
 // weights' gradient, else x itself. The forward would reorder x into that layout anyway, and the
