@@ -119,15 +119,6 @@ struct Periods {
   int threads() const { return parallel() ? omp_get_max_threads() : 1; }
 };
 
-// x as the kernels read it: dense in the fast layout (a copy only when x is dense in another layout), or a
-// channel slice of a wider channels-last tensor (DenseNet's block buffer), gathered period by period.
-// Gathering beats both a dense copy of the slice made first (one pass and one parallel region fewer) and
-// reading the slice in place one row per period (short inner loops): DenseNet-40, two threads,
-// bench-train-step img/s, four alternations each with temporary switches (not in the repository) between
-// the versions, 2026-12-05, width 0.25 (6 to 114 channels per batch norm): gathered
-// below 64 channels (rows in place above) 944-1022 against copied below 64 920-1008, with one core busy
-// 374-383 against 362; gathered at every width 950-1005 against in place from 64 on 944-964; width 1 (24
-// to 456 channels) 246-252 against 238-253.
 // One period's x as the passes read it: body(j, x_j, i) for every position j < length in order, i being
 // the element of a dx like x that position j's gradient goes to. Contiguous values (a dense x, or a
 // gathered channel slice) are read as one unit-stride run, and i = begin + j. A channel-blocked x
@@ -161,6 +152,15 @@ struct PeriodX {
   }
 };
 
+// x as the kernels read it: dense in the fast layout (a copy only when x is dense in another layout), or a
+// channel slice of a wider channels-last tensor (DenseNet's block buffer), gathered period by period.
+// Gathering beats both a dense copy of the slice made first (one pass and one parallel region fewer) and
+// reading the slice in place one row per period (short inner loops): DenseNet-40, two threads,
+// bench-train-step img/s, four alternations each with temporary switches (not in the repository) between
+// the versions, 2026-12-05, width 0.25 (6 to 114 channels per batch norm): gathered
+// below 64 channels (rows in place above) 944-1022 against copied below 64 920-1008, with one core busy
+// 374-383 against 362; gathered at every width 950-1005 against in place from 64 on 944-964; width 1 (24
+// to 456 channels) 246-252 against 238-253.
 struct InputX {
   Tensor data;
   Periods g;
