@@ -21,7 +21,6 @@
 
 #include "autograd/functional.h"
 #include "core/init.h"
-#include "core/available_cpus.h"
 #include "core/openmp_policy.h"
 #include "core/rng.h"
 #include "data/data_loader.h"
@@ -60,7 +59,7 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "rounds of (overlap, no overlap)")->capture_default_str();
   app.add_flag("--sync-bn", sync_bn, "synchronised batch norm");
   CLI11_PARSE(app, argc, argv);
-  if (const int t = threads_to_use(threads); t > 0) omp_set_num_threads(t);
+  use_openmp_threads(threads);
   const int K = world->size(), rank = world->rank();
 
   Generator gen(1);

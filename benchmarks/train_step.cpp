@@ -25,7 +25,6 @@
 //   bench-train-step --profile ...                    # after the timed steps, as many profiled steps: time
 //                                                     # per op type and per layer (core/profiler.h)
 #include <CLI/CLI.hpp>
-#include <omp.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,8 +41,8 @@
 #include "backends/cpu/onednn_common.h"
 #include "backends/device_query.h"
 #include "core/busy_cores.h"
+#include "core/busy_cpu_watch.h"
 #include "core/init.h"
-#include "core/available_cpus.h"
 #include "core/openmp_policy.h"
 #include "core/profiler.h"
 #include "core/rng.h"
@@ -163,8 +162,7 @@ void print_header(bool cuda) {
 
 // Runs one row and prints its table line and JSON line.
 void run_row(const Options& o, const Arch& arch, double width, const Input& in, int threads) {
-  if (const int t = threads_to_use(threads); t > 0) omp_set_num_threads(t);
-  const int used_threads = omp_get_max_threads();
+  const int used_threads = use_openmp_threads(threads);
   const Device device = Device::parse(o.device);
   COLLAPSE_CHECK(device.is_cpu() || cuda_device_available(), "--device ", o.device,
                  ": no CUDA device answers (or this build has no CUDA backend)");
@@ -244,12 +242,13 @@ void run_row(const Options& o, const Arch& arch, double width, const Input& in, 
       "\"batch\": %lld, \"device\": \"%s\", \"params\": %lld, \"ours_img_s\": %.2f, \"step_ms\": %.3f, "
       "\"fwd_loss_ms\": %.3f, \"bwd_ms\": %.3f, \"sgd_ms\": %.3f, \"peak_rss_mb\": %.1f, \"allocs_per_step\": %.3f, "
       "\"primitives_created\": %zu, \"cuda_mallocs\": %zu, \"steps\": %d, \"warmup\": %d, "
-      "\"rss_before_model_mb\": %.1f, \"peak_live_tensor_mb\": %.1f, \"busy_cores\": %d, \"omp_wait_policy\": \"%s\"}\n",
+      "\"rss_before_model_mb\": %.1f, \"peak_live_tensor_mb\": %.1f, \"busy_cores\": %d, \"omp_wait_policy\": \"%s\", "
+      "\"short_waits_s\": %.1f}\n",
       arch.name.c_str(), in.label.c_str(), static_cast<long long>(in.channels), static_cast<long long>(in.size),
       static_cast<long long>(in.size), width_str(width).c_str(), used_threads, static_cast<long long>(o.batch),
       device.str().c_str(), static_cast<long long>(params), img_s, step_ms, median(fwd), median(bwd), median(sgd), rss,
       allocs, prims, cuda_mallocs, o.steps, o.warmup, rss_before_model, live_mb, o.busy_cores,
-      openmp_wait_policy().c_str());
+      openmp_wait_policy().c_str(), busy_cpu_watch_stats().seconds_engaged);
   std::fflush(stdout);
 
   if (o.profile) {

@@ -2,7 +2,6 @@
 // past zero training error, measure every NC quantity at log-spaced epochs, write a run folder with
 // config.json, metrics.jsonl, summary.json, checkpoints/ and plots/. Restarted with the same command and
 // --resume, a killed run continues from its last checkpoint.
-#include <omp.h>
 
 #include <CLI/CLI.hpp>
 
@@ -17,7 +16,6 @@
 #include <sstream>
 
 #include "backends/device_query.h"
-#include "core/available_cpus.h"
 #include "core/openmp_policy.h"
 #include "core/profiler.h"
 #include "data/registry.h"
@@ -379,7 +377,7 @@ nlohmann::json distributed_info(const ExperimentConfig& c, const distributed::Co
 
 int run(const ExperimentConfig& c, const std::string& resume_command, distributed::Communicator& world) {
   PhaseClock clock;
-  if (const int threads = threads_to_use(c.threads); threads > 0) omp_set_num_threads(threads);
+  use_openmp_threads(c.threads);
   const bool root = world.is_root(), parallel = world.size() > 1;
   const Device device = device_for_rank(c, world);
   // NCCL carries gradients that live on GPUs; everything else (scalars, statistics, state) goes through MPI.
