@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "backends/device_query.h"
+#include "core/busy_cpu_watch.h"
 #include "core/openmp_policy.h"
 #include "core/profiler.h"
 #include "data/registry.h"
@@ -631,6 +632,15 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
               lines.empty() ? "-" : lines.back()["nc1"].dump().c_str());
   if (summary.contains("terminal_phase")) print_terminal_phase(summary["terminal_phase"]);
 
+  // Before plotting: the plotting program would count as another program taking the CPUs.
+  if (const BusyCpuWatchStats watch = busy_cpu_watch_stats(); watch.running) {
+    summary["omp_short_waits_seconds"] = watch.seconds_engaged;
+    if (watch.times_engaged > 0)
+      std::printf("busy machine: OpenMP threads waited briefly for %.1f s, other programs taking the CPUs "
+                  "(%lld time%s; core/busy_cpu_watch.h)\n",
+                  watch.seconds_engaged, static_cast<long long>(watch.times_engaged),
+                  watch.times_engaged > 1 ? "s" : "");
+  }
   const fs::path plot_script = fs::path(COLLAPSE_SOURCE_DIR) / "experiments" / "plot_nc.py";
   const std::string py = find_python_with("matplotlib");
   if (py.empty()) {
