@@ -14,7 +14,8 @@
 // time). While they take what the team's threads need, it keeps a spare team of idle OpenMP threads alive
 // in a thread of its own, so that libgomp counts more threads than CPUs and spins briefly; once the CPUs
 // are free again it lets that thread end, and libgomp's count (and its long spin) comes back. Only waiting
-// changes: no result depends on it.
+// changes: no result depends on it. This is libgomp's (GCC builds, and oneDNN's runtime here); a clang
+// build (the sanitizer tree) runs its own parallel regions on LLVM's libomp, which waits by KMP_BLOCKTIME.
 #include <cstdint>
 #include <string>
 #include <vector>

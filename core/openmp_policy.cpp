@@ -41,7 +41,7 @@ void adopt_openmp_wait_policy(char** argv) {
 }
 
 int use_openmp_threads(int requested) {
-  if (const int threads = threads_to_use(requested); threads > 0) omp_set_num_threads(threads);
+  if (const int chosen = threads_to_use(requested); chosen > 0) omp_set_num_threads(chosen);
   const int threads = omp_get_max_threads();
   if (policy_is(kWatched) && env("GOMP_SPINCOUNT")) watch_busy_cpus(threads);
   return threads;
