@@ -1,12 +1,15 @@
 // What only the oneDNN + OpenMP backend (backends/cpu) has; its kernel-by-kernel comparison with the reference
 // backend is Cpu/BackendVsRef.* in test_backend_vs_ref.cpp. Here: the Winograd route's shapes, the max-pool
-// workspace's kind, shape errors, the steady state creates no oneDNN primitive, and the conv weights cache
-// reorders once per format per step and follows the parameter, not its address.
+// workspace's kind, shape errors, the steady state creates no oneDNN primitive, the conv weights cache
+// reorders once per format per step and follows the parameter, not its address, and backward-weights splits
+// the minibatch of small weights between the threads itself.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <string>
 #include <vector>
 
+#include "backends/cpu/conv2d_split_batch.h"
 #include "backends/cpu/conv2d_winograd.h"
 #include "backends/cpu/onednn_common.h"
 #include "backends/kernels.h"
@@ -249,6 +252,53 @@ TEST(CpuBackend, ReorderedWeightsFollowTheParameterNotItsAddress) {
     conv2d_forward(x, w2, undefined(), p, expected);
   }
   EXPECT_LT(max_rel_error(y2, expected), kReduce);
+}
+
+TEST(CpuBackend, BackwardWeightsSplitsTheMinibatchOfSmallWeights) {
+  // Which convolutions take the split (backends/cpu/conv2d_split_batch.h): small weights, a minibatch the
+  // team divides.
+  EXPECT_EQ(cpu::backward_weights_split({6, 8, 7, 9}, {12, 8, 3, 3}, 3), 3);
+  EXPECT_EQ(cpu::backward_weights_split({6, 8, 7, 9}, {12, 8, 3, 3}, 2), 2);
+  EXPECT_EQ(cpu::backward_weights_split({5, 8, 7, 9}, {12, 8, 3, 3}, 2), 1) << "5 images on 2 threads";
+  EXPECT_EQ(cpu::backward_weights_split({6, 8, 7, 9}, {12, 8, 3, 3}, 1), 1);
+  EXPECT_EQ(cpu::backward_weights_split({6, 512, 4, 4}, {512, 512, 3, 3}, 2), 1) << "9 MiB of weights";
+
+  // The shares' sum against the reference backend, on 2 and 3 threads: a share reading the wrong images,
+  // or a gradient left out of the sum, is off by a whole share's contribution.
+  struct Case {
+    int64_t ci, co, k, stride, pad;
+    bool bias;
+  };
+  const int saved_threads = omp_get_max_threads();
+  for (const int threads : {2, 3}) {
+    omp_set_num_threads(threads);
+    for (const Case c : {Case{8, 12, 3, 1, 1, true}, Case{12, 3, 3, 1, 1, false}, Case{12, 24, 1, 1, 0, false},
+                         Case{16, 32, 3, 2, 1, true}}) {
+      const std::string label = std::to_string(threads) + " threads, " + std::to_string(c.ci) + "->" +
+                                std::to_string(c.co) + " k" + std::to_string(c.k) + " s" + std::to_string(c.stride);
+      const Conv2dParams p{c.stride, c.pad};
+      const Shape xs{6, c.ci, 9, 7}, ws{c.co, c.ci, c.k, c.k};
+      ASSERT_EQ(cpu::backward_weights_split(xs, ws, threads), threads) << label;
+      const Shape ys = conv2d_output_shape(xs, ws, p);
+      const Tensor x = rand(xs, kCL), dy = rand(ys, kCL);
+      auto gradients = [&] {
+        std::vector<Tensor> g{empty(ws, kRowMajor), c.bias ? empty({c.co}, kRowMajor) : undefined()};
+        conv2d_backward_weights(x, dy, p, g[0], g[1]);
+        return g;
+      };
+      const std::vector<Tensor> split = gradients(), again = gradients();
+      std::vector<Tensor> expected;
+      {
+        ReferenceModeGuard guard;
+        expected = gradients();
+      }
+      for (int i = 0; i < (c.bias ? 2 : 1); ++i) {
+        EXPECT_LT(max_rel_error(split[i], expected[i]), kReduce) << label << (i ? " db" : " dw");
+        EXPECT_EQ(split[i].to_double_vector(), again[i].to_double_vector()) << label << ": not repeatable";
+      }
+    }
+  }
+  omp_set_num_threads(saved_threads);
 }
 
 }  // namespace

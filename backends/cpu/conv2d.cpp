@@ -2,9 +2,13 @@
 // strides, oihw weights) and runs one of three routes: im2col + sgemm (conv2d_gemm.h), oneDNN's Winograd
 // kernels on nChw16c (conv2d_winograd.h), or oneDNN's direct kernels below, with the weights in the format
 // the primitive prefers (reordered once per optimizer step, see reordered_weights).
+#include <omp.h>
+
+#include <exception>
 #include <string_view>
 
 #include "backends/cpu/conv2d_gemm.h"
+#include "backends/cpu/conv2d_split_batch.h"
 #include "backends/cpu/conv2d_winograd.h"
 #include "backends/cpu/onednn_common.h"
 
@@ -126,15 +130,88 @@ void direct_backward_data(const ConvShape& s, const Tensor& dy, const Tensor& w,
     e.prim.execute({{DNNL_ARG_DIFF_DST, dy.raw_data()}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DIFF_SRC, dx.raw_data()}});
 }
 
+dnnl::convolution_backward_weights::primitive_desc backward_weights_pd(const ConvShape& s, bool bias) {
+  using D = dnnl::convolution_backward_weights::desc;
+  const auto alg = dnnl::algorithm::convolution_direct;
+  D d = bias ? D(alg, fast_md(s.x), any_weights(s.w), plain_md({s.w[0]}), fast_md(s.y), strides(s), padding(s),
+                 padding(s))
+             : D(alg, fast_md(s.x), any_weights(s.w), fast_md(s.y), strides(s), padding(s), padding(s));
+  return {d, user_scratchpad_attr(), engine(), forward_pd(s, bias)};
+}
+
+}  // namespace
+
+int backward_weights_split(const Shape& x, const Shape& w, int threads) {
+  const int64_t weight_bytes = w[0] * w[1] * w[2] * w[3] * static_cast<int64_t>(sizeof(float));
+  if (threads < 2 || x[0] % threads != 0 || weight_bytes > kMaxWeightBytesForBatchSplit) return 1;
+  return threads;
+}
+
+namespace {
+
+struct SplitBatchWeightsEntry {
+  TeamPrim prim;       // backward-weights of N/T images, one slot per share
+  memory::desc dw_md;  // its gradient's format
+};
+Cache<SplitBatchWeightsEntry> g_split_backward_weights;
+
+// The minibatch split of backends/cpu/conv2d_split_batch.h.
+void split_batch_backward_weights(const ConvShape& s, int threads, const Tensor& x, const Tensor& dy, Tensor& dw,
+                                  Tensor& db) {
+  ConvShape share = s;
+  share.x[0] = share.y[0] = s.x[0] / threads;
+  SplitBatchWeightsEntry& e = g_split_backward_weights.get(
+      conv_key("conv_bwd_weights_split", s, db.defined()) << int64_t{threads}, [&] {
+        OneThreadScope one_thread(true);
+        auto pd = backward_weights_pd(share, db.defined());
+        return SplitBatchWeightsEntry{TeamPrim(pd, threads), pd.diff_weights_desc()};
+      });
+  WeightsGradientOutput dw_out(e.dw_md, dw);
+  // Shares 1..T-1 write here (each its dw then its db); share 0 writes into the outputs.
+  const int64_t dw_floats = static_cast<int64_t>(e.dw_md.get_size() / sizeof(float));
+  const int64_t db_floats = db.defined() ? s.w[0] : 0, share_floats = dw_floats + db_floats;
+  Tensor partials = Tensor::empty({(threads - 1) * share_floats});
+  // Channels-last: each image's values are contiguous, so a share is a pointer offset.
+  const int64_t x_share = share.x[0] * share.x[1] * share.x[2] * share.x[3];
+  const int64_t dy_share = share.y[0] * share.y[1] * share.y[2] * share.y[3];
+  const float* xp = x.data<float>();
+  const float* dyp = dy.data<float>();
+  float* dw_sum = static_cast<float*>(dw_out.data());
+  float* partial = threads > 1 ? partials.data<float>() : nullptr;
+  std::exception_ptr error;
+#pragma omp parallel num_threads(threads)
+  {
+    // A smaller team than asked for (a nested region gets one thread) runs several shares each.
+    for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads()) {
+      float* dw_t = t == 0 ? dw_sum : partial + (t - 1) * share_floats;
+      float* db_t = !db.defined() ? nullptr : t == 0 ? db.data<float>() : partial + (t - 1) * share_floats + dw_floats;
+      try {
+        e.prim.execute(t, {{DNNL_ARG_SRC, xp + t * x_share},
+                           {DNNL_ARG_DIFF_DST, dyp + t * dy_share},
+                           {DNNL_ARG_DIFF_WEIGHTS, dw_t},
+                           {DNNL_ARG_DIFF_BIAS, db_t}});
+      } catch (...) {
+#pragma omp critical(collapse_split_backward_weights_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+#pragma omp barrier
+    // The shares in a fixed order, so the sum does not depend on which thread finished first.
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < dw_floats; ++i)
+      for (int t = 1; t < threads; ++t) dw_sum[i] += partial[(t - 1) * share_floats + i];
+  }
+  if (error) std::rethrow_exception(error);
+  for (int64_t c = 0; c < db_floats; ++c)
+    for (int t = 1; t < threads; ++t) db.data<float>()[c] += partial[(t - 1) * share_floats + dw_floats + c];
+  dw_out.finish();
+}
+
 void direct_backward_weights(const ConvShape& s, const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
+  if (const int threads = backward_weights_split(s.x, s.w, omp_in_parallel() ? 1 : omp_get_max_threads()); threads > 1)
+    return split_batch_backward_weights(s, threads, x, dy, dw, db);
   ConvBackwardWeightsEntry& e = g_backward_weights.get(conv_key("conv_bwd_weights", s, db.defined()), [&] {
-    using D = dnnl::convolution_backward_weights::desc;
-    const auto alg = dnnl::algorithm::convolution_direct;
-    D d = db.defined() ? D(alg, fast_md(s.x), any_weights(s.w), plain_md({s.w[0]}), fast_md(s.y), strides(s),
-                           padding(s), padding(s))
-                       : D(alg, fast_md(s.x), any_weights(s.w), fast_md(s.y), strides(s), padding(s), padding(s));
-    dnnl::convolution_backward_weights::primitive_desc pd(d, user_scratchpad_attr(), engine(),
-                                                          forward_pd(s, db.defined()));
+    auto pd = backward_weights_pd(s, db.defined());
     return ConvBackwardWeightsEntry{Prim(pd), pd.diff_weights_desc()};
   });
   WeightsGradientOutput dw_out(e.dw_md, dw);

@@ -16,6 +16,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "backends/kernels.h"
 #include "core/tensor.h"
@@ -128,6 +129,41 @@ class Prim {
 };
 
 void count_cache_entry();
+
+// A primitive that the threads of one OpenMP team run at the same time, each call on its own slot: its own
+// argument objects, scratchpad and stream (oneDNN primitives may run concurrently when their scratchpads
+// differ). Create its descriptor inside a OneThreadScope: oneDNN fixes a kernel's split between threads
+// when it is created, and a primitive running inside a parallel region gets one thread.
+class TeamPrim {
+ public:
+  TeamPrim(const dnnl::primitive_desc& pd, int slots);
+  void execute(int slot, std::initializer_list<std::pair<int, const void*>> buffers);  // as Prim::execute
+
+ private:
+  struct Slot {
+    std::unordered_map<int, dnnl::memory> args;
+    dnnl::stream stream;
+    Tensor scratchpad;
+  };
+  dnnl::primitive_desc_base pd_;
+  dnnl::primitive prim_;
+  std::vector<Slot> slots_;
+};
+
+// Sets this thread's OpenMP team size to one until the end of the scope (when `active`). oneDNN (OpenMP
+// runtime) sizes its parallel sections from omp_get_max_threads() when a primitive is created and when it
+// runs, so a primitive created and run inside the scope runs on this thread only.
+class OneThreadScope {
+ public:
+  explicit OneThreadScope(bool active);
+  ~OneThreadScope();
+  OneThreadScope(const OneThreadScope&) = delete;
+  OneThreadScope& operator=(const OneThreadScope&) = delete;
+
+ private:
+  int saved_;
+};
+
 
 // Entries are created once per key and never erased, so references stay valid.
 template <class Entry>
