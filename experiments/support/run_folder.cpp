@@ -21,6 +21,7 @@
 #include "core/blocked_layout.h"
 #include "core/error.h"
 #include "core/openmp_policy.h"
+#include "git_commit.h"  // generated at build time: COLLAPSE_GIT_COMMIT
 
 namespace collapse::experiment {
 
