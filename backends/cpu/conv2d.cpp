@@ -208,7 +208,8 @@ void split_batch_backward_weights(const ConvShape& s, int threads, const Tensor&
 }
 
 void direct_backward_weights(const ConvShape& s, const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) {
-  if (const int threads = backward_weights_split(s.x, s.w, omp_in_parallel() ? 1 : omp_get_max_threads()); threads > 1)
+  const int team = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (const int threads = backward_weights_split(s.x, s.w, team); threads > 1)
     return split_batch_backward_weights(s, threads, x, dy, dw, db);
   ConvBackwardWeightsEntry& e = g_backward_weights.get(conv_key("conv_bwd_weights", s, db.defined()), [&] {
     auto pd = backward_weights_pd(s, db.defined());
