@@ -20,6 +20,11 @@ enum class ConvOutput { plain, blocked_when_faster };
 // batch_norm_add_relu); its gradient then is too.
 Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p,
                 ConvOutput output = ConvOutput::plain);
+// Evaluation only, under NoGradGuard (it records no gradient): conv2d(x, w, b), rectified where `relu` (the
+// conv2d_relu_forward kernel, whose ReLU costs no pass of its own). Evaluation's convolution -> batch norm
+// runs as this with the batch norm folded into w and b (layers/batch_norm_fold.h).
+Variable conv2d_inference(const Variable& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, bool relu,
+                          ConvOutput output = ConvOutput::plain);
 // Whether the backend of x computes this convolution on the channel-blocked layout (conv2d_runs_blocked),
 // so that conv2d takes a blocked x and gives a blocked output, and COLLAPSE_BLOCKED_ACTIVATIONS allows it.
 // x may itself be blocked (asked about its [N,C,H,W] shape).

@@ -19,13 +19,18 @@ using Conv2dBackwardDataFn = void(const Tensor& dy, const Tensor& w, const Conv2
 // Writes dw (and db when defined); does not accumulate.
 using Conv2dBackwardWeightsFn = void(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, Tensor& db);
 inline Kernel<Conv2dForwardFn> conv2d_forward{"conv2d_forward", &check_conv2d_forward};
+// y = max(0, conv(x, w) + b): the ReLU applied to each output tile while it is in cache, not in a pass of
+// its own. Forward only (no backward slot): evaluation's convolution -> batch norm -> ReLU with the batch
+// norm folded into w and b (layers/batch_norm_fold.h). ref and cuda run conv2d_forward, then relu_forward
+// (backends/conv2d_composed.h).
+inline Kernel<Conv2dForwardFn> conv2d_relu_forward{"conv2d_relu_forward", &check_conv2d_forward};
 inline Kernel<Conv2dBackwardDataFn> conv2d_backward_data{"conv2d_backward_data", &check_conv2d_backward_data};
 inline Kernel<Conv2dBackwardWeightsFn> conv2d_backward_weights{"conv2d_backward_weights",
                                                               &check_conv2d_backward_weights};
 // Both backward passes of one convolution, as autograd runs them: dx as conv2d_backward_data when dx is
 // defined, dw (and db when defined) as conv2d_backward_weights when dw is defined. One slot, so that a
 // backend can prepare dy once for both (the cpu backend's Winograd route reorders it into its blocked
-// layout once instead of twice). ref and cuda run the two slots (backends/conv2d_backward_composed.h).
+// layout once instead of twice). ref and cuda run the two slots (backends/conv2d_composed.h).
 using Conv2dBackwardFn = void(const Tensor& x, const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx,
                               Tensor& dw, Tensor& db);
 inline Kernel<Conv2dBackwardFn> conv2d_backward{"conv2d_backward", &check_conv2d_backward};

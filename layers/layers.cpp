@@ -3,6 +3,7 @@
 #include <cmath>
 #include <utility>
 
+#include "core/blocked_layout.h"
 #include "core/init.h"
 
 namespace collapse {
@@ -25,6 +26,16 @@ Variable Conv2d::forward(const Variable& x, ConvOutput output) {
 
 Variable conv_bn_relu(Conv2d& conv, BatchNormReLU& bn, const Variable& x, const Variable& residual,
                       const Conv2d* next) {
+  // Evaluation: one convolution, the batch norm folded into it and the ReLU in its kernel. (With a residual
+  // the addition would still need its own pass, which the fused batch norm already is.)
+  if (!residual.defined() && bn.folds_after(conv)) {
+    const bool for_next = next && !next->has_forward_hooks();
+    Variable y = bn.forward_folded(conv, x, /*relu=*/true,
+                                   for_next ? ConvOutput::blocked_when_faster : ConvOutput::plain);
+    if (is_blocked(y.data()) && !conv2d_takes_blocked(y.data(), next->weight.data(), next->params))
+      return Variable(from_blocked(y.data()));  // next runs on another layout (no model of ours gets here)
+    return y;
+  }
   const bool replicas = bn.is_training() && bn.sum_across_replicas;
   const bool affine_backward = !bn.is_training() && grad_mode_enabled();
   const bool hooked = conv.has_forward_hooks() || bn.has_forward_hooks();  // hooks see plain tensors
@@ -76,6 +87,20 @@ Variable BatchNorm::batch_norm_then_relu(const Variable& x, const Variable& resi
                              blocked_output);
 }
 
+bool BatchNorm::folds_after(const Conv2d& conv) const {
+  return !is_training() && !grad_mode_enabled() && !has_forward_hooks() && !conv.has_forward_hooks();
+}
+
+Variable BatchNorm::forward_folded(Conv2d& conv, const Variable& x, bool relu, ConvOutput output) {
+  COLLAPSE_CHECK(folds_after(conv), "BatchNorm::forward_folded: this pair does not fold (see folds_after)");
+  return call(x, [&] {
+    const Tensor conv_bias = conv.bias.defined() ? conv.bias.data() : Tensor();
+    const FoldedConv& f =
+        fold_.get(conv.weight.data(), conv_bias, weight.data(), bias.data(), running_mean, running_var, eps);
+    return conv2d_inference(x, f.weight, f.bias, conv.params, relu, output);
+  });
+}
+
 // A host-side counter: num_batches_tracked is bookkeeping only (momentum is fixed), kept for parity.
 void BatchNorm::count_batch() {
   if (is_training() && num_batches_tracked.device().is_cpu()) num_batches_tracked.data<int64_t>()[0] += 1;
@@ -105,9 +130,14 @@ Variable Sequential::forward(const Variable& x) {
   const auto& modules = children();
   for (size_t i = 0; i < modules.size(); ++i) {
     auto* conv = dynamic_cast<Conv2d*>(modules[i].second.get());
-    auto* bn = i + 1 < modules.size() ? dynamic_cast<BatchNormReLU*>(modules[i + 1].second.get()) : nullptr;
-    if (conv && bn) {
-      h = conv_bn_relu(*conv, *bn, h);
+    auto* bn = i + 1 < modules.size() ? dynamic_cast<BatchNorm*>(modules[i + 1].second.get()) : nullptr;
+    if (auto* bn_relu = dynamic_cast<BatchNormReLU*>(bn); conv && bn_relu) {
+      h = conv_bn_relu(*conv, *bn_relu, h);
+      ++i;
+      continue;
+    }
+    if (conv && bn && bn->folds_after(*conv)) {  // a convolution and a batch norm without ReLU (a downsample)
+      h = bn->forward_folded(*conv, h, /*relu=*/false);
       ++i;
       continue;
     }

@@ -6,6 +6,7 @@
 
 #include "autograd/functional.h"
 #include "core/rng.h"
+#include "layers/batch_norm_fold.h"
 #include "layers/module.h"
 
 namespace collapse {
@@ -45,6 +46,14 @@ class BatchNorm : public Module {
   // through sync_batch_norm, unfused (BN, then the addition and ReLU). Unset: this replica's batch.
   SumAcrossReplicas sum_across_replicas;
 
+  // Whether `conv` followed by this batch norm runs as one convolution with the batch norm folded into it
+  // (layers/batch_norm_fold.h): in evaluation, under NoGradGuard, and with no forward hook on either module
+  // (a hook would see conv's output, which the folded convolution never makes).
+  bool folds_after(const Conv2d& conv) const;
+  // bn(conv(x)), rectified where `relu`, as that one convolution (conv2d_inference), for a caller that
+  // checked folds_after(conv). A call of this module (its profiler scope covers the convolution too).
+  Variable forward_folded(Conv2d& conv, const Variable& x, bool relu, ConvOutput output = ConvOutput::plain);
+
  protected:
   // relu(BN(x) + residual) (residual undefined: relu(BN(x))) in one fused op, or, when the statistics span
   // replicas, sync_batch_norm followed by the addition and ReLU. blocked_output: see batch_norm_add_relu.
@@ -52,6 +61,7 @@ class BatchNorm : public Module {
 
  private:
   void count_batch();
+  BatchNormFold fold_;
 };
 
 // A BatchNorm that feeds a ReLU, as one module and one fused op (batch_norm_relu): the ReLU's and the

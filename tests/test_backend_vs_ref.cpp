@@ -203,6 +203,24 @@ TEST_P(BackendVsRef, Conv2dForwardBackwardDataBackwardWeights) {
   }
 }
 
+// conv2d_relu_forward on every case above (the cpu backend's three routes: direct, Winograd, GEMM), its
+// random signs leave about half of the outputs to rectify.
+TEST_P(BackendVsRef, Conv2dReluForward) {
+  for (const ConvCase& c : kConvCases) {
+    const Conv2dParams p{c.stride, c.pad};
+    const Shape y_shape{c.n, c.co, conv_out_size(c.h, c.k, c.stride, c.pad), conv_out_size(c.w, c.k, c.stride, c.pad)};
+    const Tensor x = rand({c.n, c.ci, c.h, c.w}, c.layout), w = rand({c.co, c.ci, c.k, c.k});
+    const Tensor b = c.bias ? rand({c.co}, kRowMajor) : undefined();
+    expect_matches_ref(
+        [&](Device d) {
+          Tensor y = empty(y_shape, c.layout, d);
+          conv2d_relu_forward(to_device(x, d), to_device(w, d), to_device(b, d), p, y);
+          return Outputs{y};
+        },
+        {"relu(conv)"}, backend().conv_tolerance({c.n, c.ci, c.h, c.w}, {c.co, c.ci, c.k, c.k}, y_shape, p), str(c));
+  }
+}
+
 TEST_P(BackendVsRef, Conv2dMixedInputAndOutputLayouts) {
   // A row-major input into a channels-last output and the reverse: the backend stages one side.
   const Conv2dParams p{1, 1};

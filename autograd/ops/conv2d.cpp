@@ -48,17 +48,25 @@ bool conv2d_takes_blocked(const Tensor& x, const Tensor& w, const Conv2dParams& 
   return conv2d_runs_blocked.has(impl) && conv2d_runs_blocked.get(impl)(x, w, p);
 }
 
+namespace {
+// The output conv2d writes: blocked where `output` asks for it and the convolution runs on that layout
+// (which a blocked x requires).
+Tensor output_for(const Tensor& x, const Tensor& w, const Conv2dParams& p, ConvOutput output) {
+  const bool takes_blocked = conv2d_takes_blocked(x, w, p);
+  COLLAPSE_CHECK(!is_blocked(x) || takes_blocked, "conv2d: the input ", x.str(),
+                 " is channel-blocked, but this convolution does not run on that layout");
+  const Shape shape = conv2d_output_shape(logical_shape(x), w.shape(), p);
+  return output == ConvOutput::blocked_when_faster && takes_blocked
+             ? Tensor::empty(blocked_shape(shape), x.dtype(), x.device())
+             : Tensor::empty_activation(shape, x.dtype(), x.device());
+}
+}  // namespace
+
 Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const Conv2dParams& p, ConvOutput output) {
   const Tensor& wt = w.data();
   const bool build = any_requires_grad({x, w, b});
-  const bool takes_blocked = conv2d_takes_blocked(x.data(), wt, p);
-  COLLAPSE_CHECK(!is_blocked(x.data()) || takes_blocked, "conv2d: the input ", x.data().str(),
-                 " is channel-blocked, but this convolution does not run on that layout");
-  const bool blocked_y = output == ConvOutput::blocked_when_faster && takes_blocked;
+  Tensor y = output_for(x.data(), wt, p, output);
   const Tensor xt = saved_input(x.data(), wt, p, build && (w.requires_grad() || (b.defined() && b.requires_grad())));
-  const Shape shape = conv2d_output_shape(logical_shape(xt), wt.shape(), p);
-  Tensor y = blocked_y ? Tensor::empty(blocked_shape(shape), xt.dtype(), xt.device())
-                       : Tensor::empty_activation(shape, xt.dtype(), xt.device());
   conv2d_forward(xt, wt, b.defined() ? b.data() : Tensor(), p, y);
   std::shared_ptr<Conv2dNode> node;
   if (build) {
@@ -70,6 +78,14 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& b, const C
     node->p = p;
   }
   return attach_node(std::move(y), {x, w, b}, std::move(node));
+}
+
+Variable conv2d_inference(const Variable& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, bool relu,
+                          ConvOutput output) {
+  COLLAPSE_CHECK(!grad_mode_enabled(), "conv2d_inference: records no gradient, so it runs only under NoGradGuard");
+  Tensor y = output_for(x.data(), w, p, output);
+  (relu ? conv2d_relu_forward : conv2d_forward)(x.data(), w, b, p, y);
+  return Variable(std::move(y));
 }
 
 }  // namespace collapse

@@ -23,8 +23,8 @@ struct ConvShape {
   Conv2dParams p;
 };
 
-Key conv_key(const char* op, const ConvShape& s, bool bias) {
-  return Key(op) << s.x << s.w << s.p.stride << s.p.padding << int64_t{bias};
+Key conv_key(const char* op, const ConvShape& s, bool bias, bool relu = false) {
+  return Key(op) << s.x << s.w << s.p.stride << s.p.padding << int64_t{bias} << int64_t{relu};
 }
 
 memory::dims strides(const ConvShape& s) { return {s.p.stride, s.p.stride}; }
@@ -46,8 +46,9 @@ bool prefers_direct_jit(const ConvShape& s) {
 
 bool starts_with(const char* s, const char* prefix) { return std::string_view(s).starts_with(prefix); }
 
-// Also the hint that the backward passes need. forward_training, because backward follows.
-dnnl::convolution_forward::primitive_desc forward_pd(const ConvShape& s, bool bias) {
+// Also the hint that the backward passes need. forward_training, because backward follows. `relu`: the
+// output rectified as it is written (conv2d_relu_forward).
+dnnl::convolution_forward::primitive_desc forward_pd(const ConvShape& s, bool bias, bool relu = false) {
   using D = dnnl::convolution_forward::desc;
   const auto kind = dnnl::prop_kind::forward_training;
   const auto alg = dnnl::algorithm::convolution_direct;
@@ -58,14 +59,13 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvShape& s, bool bi
     // The first of oneDNN's candidates past its brgconv ones, if that is the direct avx512 kernel. A
     // primitive_desc is a handle whose next_impl() moves the shared iterator, so the fallback below is a
     // fresh descriptor (oneDNN's first choice, as on a machine without AVX-512).
-    dnnl::convolution_forward::primitive_desc candidate(d, user_scratchpad_attr(), engine());
+    dnnl::convolution_forward::primitive_desc candidate(d, user_scratchpad_attr(relu), engine());
     while (starts_with(candidate.impl_info_str(), "brgconv") && candidate.next_impl()) {
     }
     if (starts_with(candidate.impl_info_str(), "jit:avx512")) return candidate;
   }
-  return {d, user_scratchpad_attr(), engine()};
+  return {d, user_scratchpad_attr(relu), engine()};
 }
-
 
 // A primitive plus the weights format it chose and how it reads the weights.
 struct ConvEntry {
@@ -110,9 +110,9 @@ struct ConvBackwardWeightsEntry {
 Cache<ConvBackwardWeightsEntry> g_backward_weights;
 
 // The direct oneDNN route of each pass; tensors already in the fast layouts (the callers below stage them).
-void direct_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
-  ConvEntry& e = g_forward.get(conv_key("conv_fwd", s, b.defined()), [&] {
-    auto pd = forward_pd(s, b.defined());
+void direct_forward(const ConvShape& s, const Tensor& x, const Tensor& w, const Tensor& b, bool relu, Tensor& y) {
+  ConvEntry& e = g_forward.get(conv_key("conv_fwd", s, b.defined(), relu), [&] {
+    auto pd = forward_pd(s, b.defined(), relu);
     return ConvEntry{Prim(pd), pd.weights_desc()};
   });
   e.prim.execute({{DNNL_ARG_SRC, x.raw_data()},
@@ -177,7 +177,7 @@ void split_batch_backward_weights(const ConvShape& s, int threads, const Tensor&
   const float* xp = x.data<float>();
   const float* dyp = dy.data<float>();
   float* dw_sum = static_cast<float*>(dw_out.data());
-  float* partial = threads > 1 ? partials.data<float>() : nullptr;
+  float* partial = partials.data<float>();  // threads > 1: the caller splits only then
   std::exception_ptr error;
 #pragma omp parallel num_threads(threads)
   {
@@ -249,21 +249,32 @@ Tensor conv_input(const ConvShape& s, const Tensor& t) {
   return t;
 }
 
-void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
+// The forward pass, its output rectified where `relu` (conv2d_relu_forward): on the oneDNN routes by a
+// post-op, on the gemm route by the loop that adds the bias.
+void forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, bool relu, Tensor& y) {
   const ConvShape s{logical_shape(x), w.shape(), logical_shape(y), p};
   const Tensor xin = conv_input(s, x), win = in_format(w, MemoryFormat::contiguous);
   const Tensor bin = b.defined() ? in_format(b, MemoryFormat::contiguous) : b;
   if (is_blocked(y)) {  // written in place
     require_blocked_route(s, y);
-    return winograd_conv_forward(xin, win, bin, y);
+    return winograd_conv_forward(xin, win, bin, relu, y);
   }
   StagedOutput out(y);
   switch (route_of(s)) {
-    case Route::gemm: gemm_conv_forward(xin, win, b.defined() ? bin.data<float>() : nullptr, p, out.get()); break;
-    case Route::winograd: winograd_conv_forward(xin, win, bin, out.get()); break;
-    case Route::direct: direct_forward(s, xin, win, bin, out.get()); break;
+    case Route::gemm:
+      gemm_conv_forward(xin, win, b.defined() ? bin.data<float>() : nullptr, p, relu, out.get());
+      break;
+    case Route::winograd: winograd_conv_forward(xin, win, bin, relu, out.get()); break;
+    case Route::direct: direct_forward(s, xin, win, bin, relu, out.get()); break;
   }
   out.finish();
+}
+
+void cpu_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
+  forward(x, w, b, p, false, y);
+}
+void cpu_conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p, Tensor& y) {
+  forward(x, w, b, p, true, y);
 }
 
 void cpu_conv2d_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
@@ -331,6 +342,7 @@ bool cpu_conv2d_runs_blocked(const Tensor& x, const Tensor& w, const Conv2dParam
 }  // namespace
 
 COLLAPSE_REGISTER_KERNEL(conv2d_forward, cpu, &cpu_conv2d_forward);
+COLLAPSE_REGISTER_KERNEL(conv2d_relu_forward, cpu, &cpu_conv2d_relu_forward);
 COLLAPSE_REGISTER_KERNEL(conv2d_runs_blocked, cpu, &cpu_conv2d_runs_blocked);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_data, cpu, &cpu_conv2d_backward_data);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_weights, cpu, &cpu_conv2d_backward_weights);

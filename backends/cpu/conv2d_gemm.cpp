@@ -78,17 +78,21 @@ bool conv_as_gemm(const Shape& x, const Shape& w, const Shape& y) {
   return y[2] * y[3] <= kMaxOutputPixels && w[2] * w[3] > 1 && x[0] > 0 && w[0] > 0 && x[1] > 0;
 }
 
-void gemm_conv_forward(const Tensor& x, const Tensor& w, const float* b, const Conv2dParams& p, Tensor& y) {
+void gemm_conv_forward(const Tensor& x, const Tensor& w, const float* b, const Conv2dParams& p, bool relu, Tensor& y) {
   const Geometry g = geometry(x.shape(), w.shape(), y.shape(), p);
   Tensor cols = columns(g);
   im2col(g, x.data<float>(), cols.data<float>());
   float* yp = y.data<float>();
   // y[M, Co] = cols[M, K] w[Co, K]^T (+ b)
   gemm('N', 'T', g.rows(), g.co, g.cols(), cols.data<float>(), g.cols(), w.data<float>(), g.cols(), 0.0f, yp, g.co);
-  if (b) {
+  if (b || relu) {  // the bias and the ReLU in one pass over y
 #pragma omp parallel for schedule(static) if (g.rows() * g.co > (1 << 15))
     for (int64_t m = 0; m < g.rows(); ++m)
-      for (int64_t c = 0; c < g.co; ++c) yp[m * g.co + c] += b[c];
+      for (int64_t c = 0; c < g.co; ++c) {
+        float& v = yp[m * g.co + c];
+        if (b) v += b[c];
+        if (relu) v = std::max(v, 0.0f);
+      }
   }
 }
 

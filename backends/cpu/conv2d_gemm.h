@@ -15,8 +15,8 @@ namespace collapse::cpu {
 // so results are reproducible run to run).
 bool conv_as_gemm(const Shape& x, const Shape& w, const Shape& y);
 
-// x, dy, dx: dense channels-last float32; w, dw: oihw; b, db: [Co] or null.
-void gemm_conv_forward(const Tensor& x, const Tensor& w, const float* b, const Conv2dParams& p, Tensor& y);
+// x, dy, dx: dense channels-last float32; w, dw: oihw; b, db: [Co] or null. relu: y = max(0, conv + b).
+void gemm_conv_forward(const Tensor& x, const Tensor& w, const float* b, const Conv2dParams& p, bool relu, Tensor& y);
 void gemm_conv_backward_data(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx);
 void gemm_conv_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dParams& p, Tensor& dw, float* db);
 

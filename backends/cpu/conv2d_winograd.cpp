@@ -31,18 +31,21 @@ memory::desc blocked_md(const Shape& s) { return memory::desc(dims_of(s), memory
 const memory::dims kStride{1, 1}, kPadding{1, 1};
 constexpr auto kWinograd = dnnl::algorithm::convolution_winograd;
 
-Key winograd_key(const char* op, const Shape& x, const Shape& w, bool bias) { return Key(op) << x << w << int64_t{bias}; }
+Key winograd_key(const char* op, const Shape& x, const Shape& w, bool bias, bool relu = false) {
+  return Key(op) << x << w << int64_t{bias} << int64_t{relu};
+}
 Shape output_shape(const Shape& x, const Shape& w) { return {x[0], w[0], x[2], x[3]}; }  // 3x3, stride 1, padding 1
 
-// Also the hint the backward passes need (forward_training, because backward follows).
-dnnl::convolution_forward::primitive_desc forward_pd(const Shape& x, const Shape& w, bool bias) {
+// Also the hint the backward passes need (forward_training, because backward follows). relu: a ReLU post-op
+// (jit_wino_4x3 takes it).
+dnnl::convolution_forward::primitive_desc forward_pd(const Shape& x, const Shape& w, bool bias, bool relu = false) {
   using D = dnnl::convolution_forward::desc;
   const auto kind = dnnl::prop_kind::forward_training;
   const Shape y = output_shape(x, w);
   D d = bias ? D(kind, kWinograd, blocked_md(x), any_weights(w), plain_md({w[0]}), blocked_md(y), kStride, kPadding,
                  kPadding)
              : D(kind, kWinograd, blocked_md(x), any_weights(w), blocked_md(y), kStride, kPadding, kPadding);
-  return {d, user_scratchpad_attr(), engine()};
+  return {d, user_scratchpad_attr(relu), engine()};
 }
 
 dnnl::convolution_backward_data::primitive_desc backward_data_pd(const Shape& x, const Shape& w) {
@@ -136,10 +139,10 @@ bool conv_as_winograd(const Shape& x, const Shape& w, const Shape& y, const Conv
          kernels_available(x, w);
 }
 
-void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, bool relu, Tensor& y) {
   const Shape xs = logical_shape(x);
-  WinogradEntry& e = g_forward.get(winograd_key("wino_fwd", xs, w.shape(), b.defined()), [&] {
-    auto pd = forward_pd(xs, w.shape(), b.defined());
+  WinogradEntry& e = g_forward.get(winograd_key("wino_fwd", xs, w.shape(), b.defined(), relu), [&] {
+    auto pd = forward_pd(xs, w.shape(), b.defined(), relu);
     return WinogradEntry{Prim(pd), pd.weights_desc()};
   });
   Tensor x_copy;

@@ -31,8 +31,8 @@ bool conv_as_winograd(const Shape& x, const Shape& w, const Shape& y, const Conv
 
 // For shapes conv_as_winograd accepts (so 3x3, stride 1, padding 1). x, y, dy, dx: dense channels-last
 // float32 or channel-blocked (core/blocked_layout.h: used as they are); w, dw: oihw; b, db: [Co] or
-// undefined.
-void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
+// undefined. relu: y rectified as it is written (a post-op of the kernel).
+void winograd_conv_forward(const Tensor& x, const Tensor& w, const Tensor& b, bool relu, Tensor& y);
 void winograd_conv_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);
 void winograd_conv_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db);
 // Both backward passes, dy reordered into nChw16c once for the two (one of the six activation reorders

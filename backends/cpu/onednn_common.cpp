@@ -119,6 +119,16 @@ dnnl::primitive_attr user_scratchpad_attr() {
   return attr;
 }
 
+dnnl::primitive_attr user_scratchpad_attr(bool relu) {
+  dnnl::primitive_attr attr = user_scratchpad_attr();
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
+
 // ---- keys
 
 Key& Key::operator<<(int64_t v) {
@@ -147,18 +157,23 @@ Prim::Prim(const dnnl::primitive_desc_base& pd, dnnl::primitive prim)
   g_scratchpad.reserve(scratchpad_bytes_);
 }
 
+namespace {
+// Points argument `arg` of a primitive at `data`. The first call makes a memory object without a buffer,
+// which every later call re-points.
+void bind_arg(const dnnl::primitive_desc_base& pd, std::unordered_map<int, dnnl::memory>& args, int arg,
+              const void* data) {
+  auto it = args.find(arg);
+  if (it == args.end())
+    it = args.emplace(arg, dnnl::memory(pd.query_md(dnnl::query::exec_arg_md, arg), engine(), DNNL_MEMORY_NONE)).first;
+  it->second.set_data_handle(const_cast<void*>(data));
+}
+}  // namespace
+
 void Prim::execute(std::initializer_list<std::pair<int, const void*>> buffers) {
   std::lock_guard<std::mutex> lock(g_exec_mutex);
-  auto bind = [&](int arg, const void* data) {
-    auto it = args_.find(arg);
-    if (it == args_.end())  // first call: a memory object without a buffer, re-pointed below at every call
-      it = args_.emplace(arg, dnnl::memory(pd_.query_md(dnnl::query::exec_arg_md, arg), engine(), DNNL_MEMORY_NONE))
-               .first;
-    it->second.set_data_handle(const_cast<void*>(data));
-  };
   for (const auto& [arg, data] : buffers)
-    if (data) bind(arg, data);  // null: an optional argument (bias) this call does not have
-  if (scratchpad_bytes_ > 0) bind(DNNL_ARG_SCRATCHPAD, g_scratchpad.data);
+    if (data) bind_arg(pd_, args_, arg, data);  // null: an optional argument (bias) this call does not have
+  if (scratchpad_bytes_ > 0) bind_arg(pd_, args_, DNNL_ARG_SCRATCHPAD, g_scratchpad.data);
   try {
     prim_.execute(stream(), args_);
     stream().wait();
@@ -186,14 +201,8 @@ TeamPrim::TeamPrim(const dnnl::primitive_desc& pd, int slots) : pd_(pd), prim_(p
 
 void TeamPrim::execute(int slot, std::initializer_list<std::pair<int, const void*>> buffers) {
   Slot& s = slots_.at(static_cast<size_t>(slot));
-  for (const auto& [arg, data] : buffers) {
-    if (!data) continue;
-    auto it = s.args.find(arg);
-    if (it == s.args.end())
-      it = s.args.emplace(arg, dnnl::memory(pd_.query_md(dnnl::query::exec_arg_md, arg), engine(), DNNL_MEMORY_NONE))
-               .first;
-    it->second.set_data_handle(const_cast<void*>(data));
-  }
+  for (const auto& [arg, data] : buffers)
+    if (data) bind_arg(pd_, s.args, arg, data);
   try {
     prim_.execute(s.stream, s.args);
     s.stream.wait();

@@ -92,6 +92,8 @@ dnnl::memory::desc fast_md(const Shape& shape);
 dnnl::memory::desc plain_md(const Shape& shape);  // row-major (oihw weights, [C] statistics)
 dnnl::memory::desc any_weights(const Shape& w);     // format_tag::any: the primitive picks its weights format
 dnnl::primitive_attr user_scratchpad_attr();
+// The same, with a ReLU applied to the primitive's output as it is written (a post-op) when `relu`.
+dnnl::primitive_attr user_scratchpad_attr(bool relu);
 
 // ---- cache keys: an op name followed by integers (shapes, parameters)
 class Key {
@@ -163,7 +165,6 @@ class OneThreadScope {
  private:
   int saved_;
 };
-
 
 // Entries are created once per key and never erased, so references stay valid.
 template <class Entry>

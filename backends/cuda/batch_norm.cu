@@ -251,6 +251,8 @@ void cuda_batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const T
                                    Tensor& running_var, double momentum, double eps, Tensor& y, Tensor& save_mean,
                                    Tensor& save_var) {
   y.storage()->bump_version();
+  running_mean.storage()->bump_version();  // caches derived from them (layers/batch_norm_fold.h) refresh
+  running_var.storage()->bump_version();
   if (x.size(1) == 0) return;
   dispatch_float(batch_norm_forward_train.name, x.dtype(), [&](auto tag) {
     train_forward<decltype(tag)>(x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean, save_var);

@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "backends/conv2d_backward_composed.h"
+#include "backends/conv2d_composed.h"
 #include "backends/cuda/common.h"
 #include "backends/cuda/handles.h"
 
@@ -234,5 +234,6 @@ COLLAPSE_REGISTER_KERNEL(conv2d_forward, cuda, &cuda_conv2d_forward);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_data, cuda, &cuda_conv2d_backward_data);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_weights, cuda, &cuda_conv2d_backward_weights);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward, cuda, &composed_conv2d_backward<Impl::cuda>);
+COLLAPSE_REGISTER_KERNEL(conv2d_relu_forward, cuda, &composed_conv2d_relu_forward<Impl::cuda>);
 
 }  // namespace collapse::cuda

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/conv2d_backward_composed.h"
+#include "backends/conv2d_composed.h"
 #include "backends/kernels.h"
 #include "backends/ref/float_dispatch.h"
 #include "backends/ref/strided.h"
@@ -114,5 +114,6 @@ COLLAPSE_REGISTER_KERNEL(conv2d_forward, ref, &ref_conv2d_forward);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_data, ref, &ref_conv2d_backward_data);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward_weights, ref, &ref_conv2d_backward_weights);
 COLLAPSE_REGISTER_KERNEL(conv2d_backward, ref, &composed_conv2d_backward<Impl::ref>);
+COLLAPSE_REGISTER_KERNEL(conv2d_relu_forward, ref, &composed_conv2d_relu_forward<Impl::ref>);
 
 }  // namespace collapse::ref
