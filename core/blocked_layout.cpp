@@ -1,7 +1,5 @@
 #include "core/blocked_layout.h"
 
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
 
 namespace collapse {
@@ -65,33 +63,15 @@ Tensor from_blocked(const Tensor& blocked) {
 }
 
 namespace {
-// -1: not yet read from the environment; else 0 or 1.
-std::atomic<int> g_blocked_enabled{-1};
-int from_environment() {
-  const char* env = std::getenv("COLLAPSE_BLOCKED_ACTIVATIONS");
-  if (!env) return 1;
-  COLLAPSE_CHECK(std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0,
-                 "environment variable COLLAPSE_BLOCKED_ACTIVATIONS=", env, ": expected 0 (off) or 1 (on)");
-  return env[0] == '1';
-}
-int current_setting() {
-  int v = g_blocked_enabled.load(std::memory_order_relaxed);
-  if (v < 0) {
-    v = from_environment();
-    g_blocked_enabled.store(v, std::memory_order_relaxed);
-  }
-  return v;
+const EnvSwitch& blocked_switch() {
+  static const EnvSwitch s("COLLAPSE_BLOCKED_ACTIVATIONS", true);
+  return s;
 }
 }  // namespace
 
-bool blocked_activations_enabled() { return current_setting() == 1; }
-const char* blocked_activations_status() {
-  return blocked_activations_enabled() ? "on" : "off (COLLAPSE_BLOCKED_ACTIVATIONS=0)";
-}
+bool blocked_activations_enabled() { return blocked_switch().enabled(); }
+const char* blocked_activations_status() { return blocked_switch().status(); }
 
-BlockedActivationsGuard::BlockedActivationsGuard(bool enabled) : previous_(current_setting()) {
-  g_blocked_enabled.store(enabled ? 1 : 0, std::memory_order_relaxed);
-}
-BlockedActivationsGuard::~BlockedActivationsGuard() { g_blocked_enabled.store(previous_, std::memory_order_relaxed); }
+BlockedActivationsGuard::BlockedActivationsGuard(bool enabled) : guard_(blocked_switch(), enabled) {}
 
 }  // namespace collapse

@@ -11,6 +11,7 @@
 // backends/shapes.h; nothing else ever receives one.
 #include <cstdint>
 
+#include "core/env_switch.h"
 #include "core/tensor.h"
 
 namespace collapse {
@@ -41,12 +42,9 @@ const char* blocked_activations_status();
 class BlockedActivationsGuard {
  public:
   explicit BlockedActivationsGuard(bool enabled);
-  ~BlockedActivationsGuard();
-  BlockedActivationsGuard(const BlockedActivationsGuard&) = delete;
-  BlockedActivationsGuard& operator=(const BlockedActivationsGuard&) = delete;
 
  private:
-  int previous_;
+  EnvSwitch::Guard guard_;
 };
 
 }  // namespace collapse

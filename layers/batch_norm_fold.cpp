@@ -6,6 +6,17 @@
 
 namespace collapse {
 
+namespace {
+const EnvSwitch& folding_switch() {
+  static const EnvSwitch s("COLLAPSE_FOLD_BATCH_NORM", true);
+  return s;
+}
+}  // namespace
+
+bool batch_norm_folding_enabled() { return folding_switch().enabled(); }
+const char* batch_norm_folding_status() { return folding_switch().status(); }
+BatchNormFoldingGuard::BatchNormFoldingGuard(bool enabled) : guard_(folding_switch(), enabled) {}
+
 FoldedConv fold_batch_norm(const Tensor& w, const Tensor& conv_bias, const Tensor& gamma, const Tensor& beta,
                            const Tensor& running_mean, const Tensor& running_var, double eps) {
   const int64_t channels = w.size(0);

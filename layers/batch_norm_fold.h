@@ -9,9 +9,23 @@
 #include <memory>
 #include <vector>
 
+#include "core/env_switch.h"
 #include "core/tensor.h"
 
 namespace collapse {
+
+// Whether evaluation folds batch norms into convolutions: on unless COLLAPSE_FOLD_BATCH_NORM=0 (read once),
+// which gives the two steps' rounding (that of earlier versions). For run configs: "on" or "off (...)".
+bool batch_norm_folding_enabled();
+const char* batch_norm_folding_status();
+// Tests compare the two settings in one process.
+class BatchNormFoldingGuard {
+ public:
+  explicit BatchNormFoldingGuard(bool enabled);
+
+ private:
+  EnvSwitch::Guard guard_;
+};
 
 struct FoldedConv {
   Tensor weight, bias;  // in the convolution's dtype and on its device

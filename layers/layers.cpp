@@ -88,7 +88,8 @@ Variable BatchNorm::batch_norm_then_relu(const Variable& x, const Variable& resi
 }
 
 bool BatchNorm::folds_after(const Conv2d& conv) const {
-  return !is_training() && !grad_mode_enabled() && !has_forward_hooks() && !conv.has_forward_hooks();
+  return !is_training() && !grad_mode_enabled() && !has_forward_hooks() && !conv.has_forward_hooks() &&
+         batch_norm_folding_enabled();
 }
 
 Variable BatchNorm::forward_folded(Conv2d& conv, const Variable& x, bool relu, ConvOutput output) {

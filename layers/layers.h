@@ -47,8 +47,8 @@ class BatchNorm : public Module {
   SumAcrossReplicas sum_across_replicas;
 
   // Whether `conv` followed by this batch norm runs as one convolution with the batch norm folded into it
-  // (layers/batch_norm_fold.h): in evaluation, under NoGradGuard, and with no forward hook on either module
-  // (a hook would see conv's output, which the folded convolution never makes).
+  // (layers/batch_norm_fold.h): in evaluation, under NoGradGuard, with no forward hook on either module (a
+  // hook would see conv's output, which the folded convolution never makes), and folding not switched off.
   bool folds_after(const Conv2d& conv) const;
   // bn(conv(x)), rectified where `relu`, as that one convolution (conv2d_inference), for a caller that
   // checked folds_after(conv). A call of this module (its profiler scope covers the convolution too).

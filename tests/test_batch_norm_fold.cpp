@@ -142,6 +142,12 @@ TEST(BatchNormFold, ModelsEvaluateAsTheUnfoldedPass) {
     EXPECT_EQ(calls_of("batch_norm_forward_eval", [&] { (*model)(Variable(x)); }), c.folded_plain + c.not_after_conv);
     EXPECT_GT(batch_norms, c.folded_with_relu);
     EXPECT_LT(max_rel_error(folded, unfolded), 1e-5);
+    // COLLAPSE_FOLD_BATCH_NORM=0 gives the unfolded pass's numbers exactly.
+    for (HookHandle& h : hooks) h.remove();
+    BatchNormFoldingGuard no_folding(false);
+    Tensor switched_off;
+    EXPECT_EQ(calls_of("conv2d_relu_forward", [&] { switched_off = (*model)(Variable(x)).data(); }), 0);
+    expect_close(switched_off, unfolded, 0, 0, "folding switched off");
   }
 }
 

@@ -1,24 +1,21 @@
 #include "backends/cpu/conv2d_winograd.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #include "backends/cpu/onednn_common.h"
 #include "core/blocked_layout.h"
+#include "core/env_switch.h"
 
 namespace collapse {
 
-bool cpu_winograd_enabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("COLLAPSE_CPU_WINOGRAD");
-    if (!env) return true;
-    COLLAPSE_CHECK(std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0,
-                   "environment variable COLLAPSE_CPU_WINOGRAD=", env, ": expected 0 (off) or 1 (on)");
-    return env[0] == '1';
-  }();
-  return enabled;
+namespace {
+const EnvSwitch& winograd_switch() {
+  static const EnvSwitch s("COLLAPSE_CPU_WINOGRAD", true);
+  return s;
 }
+}  // namespace
+
+bool cpu_winograd_enabled() { return winograd_switch().enabled(); }
 
 namespace cpu {
 namespace {
@@ -208,7 +205,7 @@ void winograd_conv_backward(const Tensor& x, const Tensor& dy, const Tensor& w, 
 }  // namespace cpu
 
 std::string cpu_winograd_status() {
-  if (!cpu_winograd_enabled()) return "off (COLLAPSE_CPU_WINOGRAD=0)";
+  if (!cpu_winograd_enabled()) return winograd_switch().status();
   return cpu::kernels_available({1, 32, 8, 8}, {32, 32, 3, 3}) ? "on" : "unavailable";
 }
 

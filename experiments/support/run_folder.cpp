@@ -21,6 +21,7 @@
 #include "core/blocked_layout.h"
 #include "core/error.h"
 #include "core/openmp_policy.h"
+#include "layers/batch_norm_fold.h"
 #include "git_commit.h"  // generated at build time: COLLAPSE_GIT_COMMIT
 
 namespace collapse::experiment {
@@ -160,7 +161,9 @@ nlohmann::json environment_info() {
           // Winograd changes the rounding of the cpu convolutions (backends/arithmetic_settings.h).
           {"cpu_conv_winograd", cpu_winograd_status()},
           // Memory only: saving Winograd inputs blocked changes no number (core/blocked_layout.h).
-          {"blocked_activations", blocked_activations_status()}};
+          {"blocked_activations", blocked_activations_status()},
+          // Evaluation's batch norms folded into the convolutions: another rounding (layers/batch_norm_fold.h).
+          {"eval_batch_norm_folded", batch_norm_folding_status()}};
 }
 
 }  // namespace collapse::experiment
