@@ -234,6 +234,14 @@ def build_resnet(torch_nn, depth, width, cin, size, classes):
             self.layer1, self.layer2, self.layer3, self.layer4 = stages
             self.avgpool = nn.AdaptiveAvgPool2d(1)
             self.fc = nn.Linear(c, classes)
+            # torchvision's initialisation, as collapse's Conv2d (kaiming normal, fan_out) and BatchNorm: the
+            # step's time does not depend on it, but a whole run's trajectory does (benchmarks/whole_run.py).
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.constant_(m.weight, 1)
+                    nn.init.constant_(m.bias, 0)
 
         def forward(self, x):
             x = self.relu(self.bn1(self.conv1(x)))
