@@ -2,9 +2,9 @@
 """The whole CPU-scale job, collapse against the same job written in PyTorch, timed in one invocation.
 
 One step is not the job: a run also loads and prepares its data, measures the collapse at ~40 epochs
-(two passes over the training set and one over the test set each), writes metrics and checkpoints, and
-plots. This script runs the protocol end to end in both frameworks, alternating (PyTorch, collapse,
-PyTorch, ...), and reports each one's wall time, its terminal-phase onset and its final NC values:
+(a pass over the training set and one over the test set each), writes metrics and checkpoints, and
+plots. This script runs the protocol end to end in both frameworks, alternating (collapse, PyTorch,
+collapse, ...), and reports each one's wall time, its terminal-phase onset and its final NC values:
 
   collapse  build/nc-experiment --dataset fashion-mnist --arch resnet --depth 18 --width W --per-class N
             --test-per-class T --epochs E --batch-size B --threads K --seed S (its defaults for the rest:
@@ -12,14 +12,17 @@ PyTorch, ...), and reports each one's wall time, its terminal-phase onset and it
             measurement epochs scaled to E, checkpoints, plots)
   PyTorch   the same protocol in PyTorch's best CPU configuration (channels_last, tcmalloc and an
             optimised BLAS preloaded as benchmarks/compare_pytorch.py does, torch.set_num_threads(K)):
-            a random N-per-class training subset (seeded) and the first T per class of the test set,
+            collapse's training subset and initial weights (the collapse run's train_indices.npy and
+            initial_model.safetensors; --own-draw: its own seeded draw and initialisation), the first T
+            per class of the test set,
             per-channel mean/std of the training subset, 28x28 padded to 32x32 with raw 0 before
             normalising, the same ResNet18 (parameter count equal), SGD with the same settings and
             MultiStepLR, shuffled batches with the last incomplete one dropped; at each measured epoch
             the features of both sets exported with experiments/torch_export.py and measured with
             `collapse-analyze` (the same definitions as nc-experiment), one metrics line each.
-The subsets differ (each framework draws its own with the seed), so NC values agree within run-to-run
-spread, not exactly.
+Both jobs start from the same weights on the same examples; only the batch order (each framework's own
+shuffle) and the arithmetic differ, so onsets and NC values agree within run-to-run spread, not exactly.
+--seed S gives round r the seed S + r: three rounds time three different runs of the same size.
 
     benchmarks/whole_run.py                          # the issue's protocol: 300/class, 120 epochs, width 1/4
     benchmarks/whole_run.py --epochs 12 --rounds 1   # a quick look
@@ -78,7 +81,7 @@ def first_per_class(labels, per_class):
     return np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(10)]))
 
 
-def pytorch_job(args):
+def pytorch_job(args):  # noqa: C901 (one job, written out in order)
     import numpy as np
     import torch
     import torch_export
@@ -91,7 +94,13 @@ def pytorch_job(args):
     y_train = read_idx(os.path.join(root, "train-labels-idx1-ubyte.gz"))
     x_test = read_idx(os.path.join(root, "t10k-images-idx3-ubyte.gz"))
     y_test = read_idx(os.path.join(root, "t10k-labels-idx1-ubyte.gz"))
-    train_idx = balanced_subset(y_train, args.per_class, rng)
+    if args.replay:  # collapse's subset, checked against the protocol's rule
+        train_idx = np.load(os.path.join(args.replay, "train_indices.npy"))
+        counts = np.bincount(y_train[train_idx], minlength=10)
+        if len(np.unique(train_idx)) != len(train_idx) or not np.all(counts == args.per_class):
+            sys.exit(f"whole_run.py: {args.replay}/train_indices.npy is not {args.per_class} distinct examples per class")
+    else:
+        train_idx = balanced_subset(y_train, args.per_class, rng)
     test_idx = first_per_class(y_test, args.test_per_class)
     raw = x_train[train_idx].astype(np.float64) / 255.0
     mean, std = float(raw.mean()), float(raw.std())
@@ -105,7 +114,10 @@ def pytorch_job(args):
     xtr, ytr = prepare(x_train[train_idx]), torch.from_numpy(y_train[train_idx].astype(np.int64))
     xte, yte = prepare(x_test[test_idx]), torch.from_numpy(y_test[test_idx].astype(np.int64))
 
-    model = peer.build_resnet(torch.nn, 18, args.width, 1, 32, 10).to(memory_format=torch.channels_last)
+    model = peer.build_resnet(torch.nn, 18, args.width, 1, 32, 10)
+    if args.replay:  # strict: every name and shape of collapse's state dict must match the peer's
+        model.load_state_dict(torch_export.load_safetensors(os.path.join(args.replay, "initial_model.safetensors")))
+    model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[args.epochs // 3, args.epochs * 2 // 3], gamma=0.1)
     measure = set(default_measure_epochs(args.epochs))
@@ -184,13 +196,17 @@ def main():
     ap.add_argument("--lr", type=float, default=0.0679)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds (PyTorch, then collapse) per round")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds (collapse, then PyTorch); round r uses "
+                    "seed S + r")
+    ap.add_argument("--own-draw", action="store_true", help="PyTorch draws its own subset and initialisation with the "
+                    "seed instead of replaying collapse's")
     ap.add_argument("--data-root", default="/usr/share/datasets/fashion-mnist",
                     help="Fashion-MNIST's IDX files (default: Debian's dataset-fashion-mnist)")
     ap.add_argument("--build", default=os.path.join(REPO, "build"), help="folder of nc-experiment, collapse-analyze")
     ap.add_argument("--out", default="/tmp/collapse-whole-run", help="run folders and logs (replaced)")
     ap.add_argument("--blas", default="", help="as compare_pytorch.py --blas")
     ap.add_argument("--analyze", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--replay", default="", help=argparse.SUPPRESS)
     ap.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.pytorch_child:
@@ -213,28 +229,32 @@ def main():
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     results = []
     for r in range(args.rounds):
+        seed = args.seed + r
+        ours_folder = os.path.join(args.out, f"collapse-{r}")
+        cmd = [nc_experiment, "--dataset", "fashion-mnist", "--data-root", args.data_root, "--arch", "resnet",
+               "--depth", "18", "--width", repr(args.width), "--per-class", str(args.per_class), "--test-per-class",
+               str(args.test_per_class), "--epochs", str(args.epochs), "--batch-size", str(args.batch), "--lr",
+               repr(args.lr), "--threads", str(args.threads), "--seed", str(seed), "--quiet", "--out", ours_folder]
+        wall = run_timed(cmd, ours_env, ours_folder + ".log")
+        results.append({"framework": "collapse", "round": r, "seed": seed, "wall_s": round(wall, 1),
+                        **summary_of(read_metrics(ours_folder))})
+        print(json.dumps(results[-1]), flush=True)
+
         folder = os.path.join(args.out, f"pytorch-{r}")
         cmd = [sys.executable, os.path.abspath(__file__), CHILD_FLAG, "--out", folder, "--analyze", analyze,
                "--data-root", args.data_root, "--epochs", str(args.epochs), "--per-class", str(args.per_class),
                "--test-per-class", str(args.test_per_class), "--width", repr(args.width), "--batch",
-               str(args.batch), "--lr", repr(args.lr), "--threads", str(args.threads), "--seed", str(args.seed)]
+               str(args.batch), "--lr", repr(args.lr), "--threads", str(args.threads), "--seed", str(seed)]
+        if not args.own_draw:
+            cmd += ["--replay", ours_folder]
         wall = run_timed(cmd, dict(os.environ), folder + ".log")
-        results.append({"framework": "pytorch", "round": r, "wall_s": round(wall, 1), **summary_of(read_metrics(folder))})
-        print(json.dumps(results[-1]), flush=True)
-
-        folder = os.path.join(args.out, f"collapse-{r}")
-        cmd = [nc_experiment, "--dataset", "fashion-mnist", "--data-root", args.data_root, "--arch", "resnet",
-               "--depth", "18", "--width", repr(args.width), "--per-class", str(args.per_class), "--test-per-class",
-               str(args.test_per_class), "--epochs", str(args.epochs), "--batch-size", str(args.batch), "--lr",
-               repr(args.lr), "--threads", str(args.threads), "--seed", str(args.seed), "--quiet", "--out", folder]
-        wall = run_timed(cmd, ours_env, folder + ".log")
-        results.append({"framework": "collapse", "round": r, "wall_s": round(wall, 1),
+        results.append({"framework": "pytorch", "round": r, "seed": seed, "wall_s": round(wall, 1),
                         **summary_of(read_metrics(folder))})
         print(json.dumps(results[-1]), flush=True)
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    print(f"{'framework':<10} {'round':>5} {'wall s':>8} {'onset':>6} {'NC1 end':>10} {'NC4 end':>8} {'test err':>8}")
+    print(f"{'framework':<10} {'seed':>5} {'wall s':>8} {'onset':>6} {'NC1 end':>10} {'NC4 end':>8} {'test err':>8}")
     for x in results:
-        print(f"{x['framework']:<10} {x['round']:>5} {x['wall_s']:>8.1f} {str(x['onset_epoch']):>6} "
+        print(f"{x['framework']:<10} {x['seed']:>5} {x['wall_s']:>8.1f} {str(x['onset_epoch']):>6} "
               f"{x['nc1'] if x['nc1'] is None else format(x['nc1'], '.4g'):>10} "
               f"{x['nc4'] if x['nc4'] is None else format(x['nc4'], '.3f'):>8} "
               f"{x['test_error'] if x['test_error'] is None else format(x['test_error'], '.3f'):>8}")

@@ -68,9 +68,9 @@ LoadedDataset load_image_folder(LoadedDataset out, const fs::path& dir, int64_t 
                  trained.size() - 1, " in synset order) and leaving out ", dropped,
                  " test images of the other classes");
   }
-  ImageFolderIndex train = select_entries(
-      all_train, training_subset(all_train.labels, all_train.num_classes, per_class, gen, all_train.class_names,
-                                 describe(out.info, dir, Split::train)));
+  out.train_indices = training_subset(all_train.labels, all_train.num_classes, per_class, gen,
+                                      all_train.class_names, describe(out.info, dir, Split::train));
+  ImageFolderIndex train = select_entries(all_train, out.train_indices);
   out.info.num_classes = train.num_classes;
   out.info.image = {3, options.image_prep.crop, options.image_prep.crop};
   out.class_names = train.class_names;
@@ -128,6 +128,7 @@ LoadedDataset load_dataset(const std::string& name, const fs::path& root, const 
                                imbalanced_counts(n, train.num_classes, options.imbalance_ratio, options.imbalance_profile));
   }
   if (static_cast<int64_t>(kept.size()) != train.n) train = select_examples(train, kept);
+  out.train_indices = std::move(kept);
   const RawDataset test = read_split_from(out.info, dir, Split::test, options);
   warn_about_empty_test_classes(test.labels, test.num_classes, describe(out.info, dir, Split::test));
 

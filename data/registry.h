@@ -69,6 +69,11 @@ struct LoadedDataset {
   std::vector<std::string> class_names;
   ChannelStats stats;  // of the (rebalanced) training set, unpadded, pixels scaled to [0, 1]
   std::vector<int64_t> train_class_counts;
+  // Which training examples were kept, ascending: positions in the training split as its files hold it
+  // (an image folder: in its sorted file list, over the classes trained). train's example i is
+  // train_indices[i]. So another framework can train on exactly this subset (nc-experiment writes it to
+  // the run folder as train_indices.npy).
+  std::vector<int64_t> train_indices;
   std::shared_ptr<const Dataset> train, test;
 };
 

@@ -35,6 +35,7 @@
 #include "nc/class_geometry.h"
 #include "nc/measurements.h"
 #include "nc/model_analysis.h"
+#include "nc/npy.h"
 #include "train/data_parallel.h"
 #include "train/trainer.h"
 
@@ -343,6 +344,15 @@ nlohmann::json with_resume_record(const RunFolder& folder, const nlohmann::json&
   return saved;
 }
 
+// What a replay in another framework needs besides config.json (benchmarks/whole_run.py does one): the
+// initial weights, and which training examples were kept (when an image folder dropped unreadable files
+// after the draw, the indices no longer name the examples one to one, and are left out).
+void write_starting_point(const RunFolder& folder, const LoadedDataset& data, Module& model) {
+  save_safetensors(folder.file("initial_model.safetensors"), model.state_dict(), {{"format", "pt"}});
+  const auto n = static_cast<int64_t>(data.train_indices.size());
+  if (n == data.train->size()) nc::write_npy(folder.file("train_indices.npy"), data.train_indices, {n});
+}
+
 // After SIGINT/SIGTERM: the checkpoint is written; says where and how to continue. Exit 128 + signal
 // (130 for Ctrl-C, 143 for SIGTERM), as a shell reports a process the signal ended.
 int report_stop(const RunFolder& folder, const std::string& resume_command, int epoch, int64_t step) {
@@ -492,6 +502,7 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
   if (root) {
     folder->write_json("config.json", config);
     folder->truncate_metrics(fresh_start ? -1 : start_epoch);
+    if (fresh_start) write_starting_point(*folder, data, *model);
   }
 
   const auto t0 = std::chrono::steady_clock::now();

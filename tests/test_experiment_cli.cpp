@@ -14,8 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/device_query.h"
+#include "core/safetensors.h"
+#include "data/registry.h"
+#include "nc/npy.h"
 
 namespace fs = std::filesystem;
+using namespace collapse;
 
 namespace {
 const std::string kBinary = std::string(COLLAPSE_BINARY_DIR) + "/nc-experiment";
@@ -51,6 +55,17 @@ const std::string kShortRunBase = "--dataset mnist --data-root " + kData +
                                   " --batch-size 20 --lr-milestones 4,5 --measure-epochs 0,3,6"
                                   " --checkpoint-every 1 --quiet";
 const std::string kShortRun = kShortRunBase + " --epochs 6 --lr 0.05";
+
+// A safetensors file's tensors as name -> raw bytes (its metadata, such as checksums, left out).
+std::map<std::string, std::vector<uint8_t>> state_bits(const fs::path& file) {
+  std::map<std::string, std::vector<uint8_t>> out;
+  for (const auto& [name, t] : load_safetensors(file.string())) {
+    const Tensor c = t.contiguous();
+    const auto* p = static_cast<const uint8_t*>(c.raw_data());
+    out[name].assign(p, p + c.nbytes());
+  }
+  return out;
+}
 
 // The measurements without their wall-clock time, which differs between two runs of the same command.
 std::vector<nlohmann::json> results(const fs::path& dir) {
@@ -258,6 +273,20 @@ TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
   EXPECT_EQ(geometry["mean_cosines"].size(), 10u);
   EXPECT_EQ(geometry["classifier_cosines"][3].size(), 10u);
   EXPECT_NEAR(geometry["mean_cosines"][4][4].get<double>(), 1.0, 1e-12);
+  {  // which examples it trained on: 10 per class, distinct, ascending, labelled as the official file says
+    const std::vector<int64_t> kept = nc::read_npy((dir / "train_indices.npy").string()).to_int64();
+    const RawDataset all = read_raw_split("mnist", kData, Split::train);
+    ASSERT_EQ(kept.size(), 100u);
+    std::vector<int> per_class(10, 0);
+    for (size_t i = 0; i < kept.size(); ++i) {
+      ASSERT_TRUE(kept[i] >= 0 && kept[i] < all.n) << kept[i];
+      if (i > 0) {
+        EXPECT_LT(kept[i - 1], kept[i]);
+      }
+      ++per_class[static_cast<size_t>(all.labels[static_cast<size_t>(kept[i])])];
+    }
+    EXPECT_EQ(per_class, std::vector<int>(10, 10));
+  }
   if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0) {
     ASSERT_TRUE(fs::exists(dir / "plots" / "nc_metrics.png"));
     EXPECT_GT(fs::file_size(dir / "plots" / "nc_metrics.png"), 10000u);
@@ -269,6 +298,9 @@ TEST(ExperimentCli, TinyRunFitsAndWritesEveryFileThenResumesIdentically) {
   fs::copy(dir, killed, fs::copy_options::recursive);
   fs::remove_all(killed / "checkpoints" / "epoch-0020");
   ASSERT_EQ(run(kTinyRun + " --keep-checkpoints --out " + dir.string() + "_keep", log), 0) << slurp(log);
+  // The starting point is the weights before the first step: epoch 0's checkpoint, kept by this run.
+  EXPECT_EQ(state_bits(dir / "initial_model.safetensors"),
+            state_bits(fs::path(dir.string() + "_keep") / "checkpoints" / "epoch-0000" / "model.safetensors"));
   fs::remove_all(killed / "checkpoints" / "epoch-0010");  // kept as the previous one: take --keep-checkpoints' copy
   fs::copy(fs::path(dir.string() + "_keep") / "checkpoints" / "epoch-0010", killed / "checkpoints" / "epoch-0010",
            fs::copy_options::recursive);
