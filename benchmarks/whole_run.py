@@ -81,7 +81,7 @@ def first_per_class(labels, per_class):
     return np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(10)]))
 
 
-def pytorch_job(args):  # noqa: C901 (one job, written out in order)
+def pytorch_job(args):
     import numpy as np
     import torch
     import torch_export
@@ -96,9 +96,11 @@ def pytorch_job(args):  # noqa: C901 (one job, written out in order)
     y_test = read_idx(os.path.join(root, "t10k-labels-idx1-ubyte.gz"))
     if args.replay:  # collapse's subset, checked against the protocol's rule
         train_idx = np.load(os.path.join(args.replay, "train_indices.npy"))
-        counts = np.bincount(y_train[train_idx], minlength=10)
-        if len(np.unique(train_idx)) != len(train_idx) or not np.all(counts == args.per_class):
-            sys.exit(f"whole_run.py: {args.replay}/train_indices.npy is not {args.per_class} distinct examples per class")
+        in_range = train_idx.ndim == 1 and np.all((train_idx >= 0) & (train_idx < len(y_train)))
+        counts = np.bincount(y_train[train_idx], minlength=10) if in_range else None
+        if not in_range or len(np.unique(train_idx)) != len(train_idx) or not np.all(counts == args.per_class):
+            sys.exit(f"whole_run.py: {args.replay}/train_indices.npy is not {args.per_class} distinct examples "
+                     "per class")
     else:
         train_idx = balanced_subset(y_train, args.per_class, rng)
     test_idx = first_per_class(y_test, args.test_per_class)
