@@ -28,9 +28,8 @@ namespace collapse::experiment {
 
 namespace {
 // What a run writes in its folder; --overwrite deletes these and nothing else.
-const char* const kRunFiles[] = {"config.json",   "metrics.jsonl", "summary.json",
-                                 "geometry.json", "checkpoints",   "plots",
-                                 "features",      "train_indices.npy", "initial_model.safetensors"};
+const char* const kRunFiles[] = {"config.json", "metrics.jsonl", "summary.json", "geometry.json", "checkpoints",
+                                 "plots", "features", "train_indices.npy", "initial_model.safetensors"};
 const char* const kLockFile = ".lock";
 
 // The pid written in the lock file by its holder ("" when unreadable).
