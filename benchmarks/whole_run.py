@@ -26,13 +26,15 @@ shuffle) and the arithmetic differ, so onsets and NC values agree within run-to-
 
     benchmarks/whole_run.py                          # the issue's protocol: 300/class, 120 epochs, width 1/4
     benchmarks/whole_run.py --epochs 12 --rounds 1   # a quick look
-Output: a table, and one JSON line per run with framework, round, wall_s, onset_epoch, final metrics.
+Output: a table, and one JSON line per run with framework, round, wall_s, onset_epoch, final metrics and
+phases_s (seconds per phase, from the closing "time:" line each job prints).
 PyTorch is only needed by this script (Debian: apt-get install python3-torch python3-torchvision).
 """
 import argparse
 import gzip
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -147,9 +149,19 @@ def pytorch_job(args):
         with open(metrics_path, "a") as fh:
             fh.write(json.dumps(line) + "\n")
 
+    # The same split as nc-experiment's closing "time:" line, for the log: where the job's time went.
+    measuring = 0.0
+
+    def timed_measure(epoch):
+        nonlocal measuring
+        t0 = time.perf_counter()
+        measure_now(epoch)
+        measuring += time.perf_counter() - t0
+
+    job_start = time.perf_counter()
     model.train()
     if 0 in measure:
-        measure_now(0)
+        timed_measure(0)
     for epoch in range(1, args.epochs + 1):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n - b + 1, b):  # the last incomplete batch is dropped
@@ -160,7 +172,10 @@ def pytorch_job(args):
             opt.step()
         sched.step()
         if epoch in measure:
-            measure_now(epoch)
+            timed_measure(epoch)
+    total = time.perf_counter() - job_start
+    print(f"time: training {total - measuring:.1f} s, measurements {measuring:.1f} s (export and collapse-analyze), "
+          f"total {total:.1f} s (after start-up and data preparation)")
 
 
 # ---------------------------------------------------------------- the parent: both jobs, alternating
@@ -176,6 +191,13 @@ def summary_of(lines):
     return {"onset_epoch": onset, "measurements": len(lines),
             **{k: last.get(k) for k in ("train_error", "test_error", "nc1", "nc3", "nc4", "equinorm_means",
                                         "equiangular_means")}}
+
+
+def phases_of(log):
+    """Seconds per phase from the job's closing "time: training 258.3 s, analysis 31.6 s, ..." line."""
+    with open(log) as f:
+        line = next((l for l in reversed(f.read().splitlines()) if l.startswith("time: ")), "")
+    return {name.strip(): float(s) for name, s in re.findall(r"([a-z][a-z ]*?) ([0-9.]+) s", line[len("time: "):])}
 
 
 def run_timed(cmd, env, log):
@@ -239,7 +261,7 @@ def main():
                repr(args.lr), "--threads", str(args.threads), "--seed", str(seed), "--quiet", "--out", ours_folder]
         wall = run_timed(cmd, ours_env, ours_folder + ".log")
         results.append({"framework": "collapse", "round": r, "seed": seed, "wall_s": round(wall, 1),
-                        **summary_of(read_metrics(ours_folder))})
+                        **summary_of(read_metrics(ours_folder)), "phases_s": phases_of(ours_folder + ".log")})
         print(json.dumps(results[-1]), flush=True)
 
         folder = os.path.join(args.out, f"pytorch-{r}")
@@ -251,7 +273,7 @@ def main():
             cmd += ["--replay", ours_folder]
         wall = run_timed(cmd, dict(os.environ), folder + ".log")
         results.append({"framework": "pytorch", "round": r, "seed": seed, "wall_s": round(wall, 1),
-                        **summary_of(read_metrics(folder))})
+                        **summary_of(read_metrics(folder)), "phases_s": phases_of(folder + ".log")})
         print(json.dumps(results[-1]), flush=True)
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"{'framework':<10} {'seed':>5} {'wall s':>8} {'onset':>6} {'NC1 end':>10} {'NC4 end':>8} {'test err':>8}")

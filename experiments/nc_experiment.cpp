@@ -522,9 +522,14 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
     if (c.checkpoint_every > 0) return epoch % c.checkpoint_every == 0;
     return distributed::decided_by_root(world, std::chrono::steady_clock::now() - last_checkpoint > std::chrono::minutes(5));
   };
+  // The training set's class means of the latest measurement, and its epoch: the final geometry reuses them.
+  std::shared_ptr<const nc::ClassMeans> measured_means;
+  int measured_means_epoch = -1;
   auto measure = [&](int epoch, double lr) {
     nc::AnalysisOptions ao;
     ao.device = device;
+    ao.class_means_out = &measured_means;
+    measured_means_epoch = epoch;
     ao.weight_decay_term = nc::weight_decay_term(*model, c.weight_decay);
     if (c.export_features) ao.export_dir = folder->file("features/epoch-" + std::to_string(epoch));
     nc::CollapseMetrics m;
@@ -633,6 +638,9 @@ int run(const ExperimentConfig& c, const std::string& resume_command, distribute
   // The final last-layer geometry itself (Fig. 1 of the paper): the cosine matrices NC2 summarises.
   nlohmann::json geometry = [&] {
     const auto span = clock.span("final geometry");
+    // The last epoch's measurement already has these weights' class means (the default epochs always
+    // measure it); otherwise one more pass over the training set.
+    if (measured_means && measured_means_epoch == c.epochs) return nc::class_geometry(*model, *measured_means);
     return nc::class_geometry(*model, full_train_eval, device);
   }();
   geometry["epoch"] = c.epochs;

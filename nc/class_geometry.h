@@ -20,5 +20,8 @@ nlohmann::json class_geometry(const ClassMeans& means, const Eigen::MatrixXd& cl
 
 // The same for a model: one pass over `train` (an evaluation loader) for the class means.
 nlohmann::json class_geometry(Network& model, DataLoader& train, Device device);
+// The same for a model whose training-set class means were already measured at its current weights
+// (AnalysisOptions::class_means_out): no pass over the data.
+nlohmann::json class_geometry(Network& model, const ClassMeans& means);
 
 }  // namespace collapse::nc

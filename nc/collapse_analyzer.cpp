@@ -53,6 +53,11 @@ const ClassMeans& CollapseAnalyzer::class_means() const {
   return *means_;
 }
 
+std::shared_ptr<const ClassMeans> CollapseAnalyzer::shared_class_means() const {
+  require_means("shared_class_means");
+  return means_;
+}
+
 const FeaturePassTotals& CollapseAnalyzer::train_totals() const {
   require_means("train_totals");
   return train_pass_->totals();

@@ -46,6 +46,7 @@ class CollapseAnalyzer {
   int64_t dim() const { return dim_; }
   bool means_finished() const { return means_ != nullptr; }
   const ClassMeans& class_means() const;  // after finish_means()
+  std::shared_ptr<const ClassMeans> shared_class_means() const;  // the same, to keep beyond the analyzer
   const FeaturePassTotals& train_totals() const;
   const FeaturePassTotals& test_totals() const;
 

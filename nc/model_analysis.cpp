@@ -117,6 +117,7 @@ CollapseMetrics analyze_model(Network& model, DataLoader& train, DataLoader* tes
     cache.add(h, y, z);
   });
   analyzer.finish_means(sum);
+  if (options.class_means_out) *options.class_means_out = analyzer.shared_class_means();
   if (cache.complete) {
     for (const CachedPass::Chunk& c : cache.chunks) {
       const auto n = static_cast<int64_t>(c.labels.size());

@@ -3,11 +3,13 @@
 // features h) and output (the logits) in eval mode under no-grad, batch by batch, and feeds the
 // CollapseAnalyzer. Two passes over the training set (class means, then centred statistics) and one over
 // the test set; memory never grows with the number of examples unless the caller asks for an export.
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "data/data_loader.h"
 #include "layers/models/network.h"
+#include "nc/class_means.h"
 #include "nc/metrics.h"
 
 namespace collapse::nc {
@@ -25,6 +27,10 @@ struct AnalysisOptions {
   // in the same batches, so the same metrics bit for bit, at one forward pass less per measurement. Beyond
   // it (ImageNet: 1.28 M x 2048 floats) the network runs twice and memory stays independent of N.
   int64_t feature_cache_bytes = int64_t{512} << 20;
+  // Non-null: receives the training set's class means of this measurement (the sums across replicas when
+  // sharded), for a caller that needs them again for the same weights (nc-experiment's final geometry.json)
+  // and would otherwise run the network over the training set once more.
+  std::shared_ptr<const ClassMeans>* class_means_out = nullptr;
 };
 
 // The batch-by-batch features of one pass: calls `sink(features [n,p], labels [n], logits [n,C])`.

@@ -4,9 +4,12 @@
 
 #include <cmath>
 
+#include "layers/models/network.h"
 #include "nc/class_geometry.h"
 #include "nc/collapse_analyzer.h"
+#include "nc/model_analysis.h"
 #include "test_nc_support.h"
+#include "tests/testing/memory_dataset.h"
 
 namespace collapse::nc {
 namespace {
@@ -64,6 +67,53 @@ TEST(NcClassGeometry, HandComputedCosinesAndZeroClassifierRow) {
   EXPECT_TRUE(g["classifier_cosines"][0][2].is_null());
   EXPECT_TRUE(g["max_classifier_cosine_deviation"].is_null());
   EXPECT_EQ(g["classifier_norms"][2].get<double>(), 0.0);
+}
+
+// A two-layer perceptron whose classifier sees 4 features of a 1x2x3 image.
+class SmallNet : public Network {
+ public:
+  explicit SmallNet(Generator& gen) : Network("SmallNet") {
+    hidden_ = register_module("hidden", std::make_shared<Linear>(6, 4, gen));
+    fc_ = register_module("fc", std::make_shared<Linear>(4, 3, gen));
+  }
+  Variable forward(const Variable& x) override { return (*fc_)(relu((*hidden_)(flatten(x)))); }
+  Linear& classifier() override { return *fc_; }
+
+ private:
+  std::shared_ptr<Linear> hidden_, fc_;
+};
+
+// nc-experiment's final geometry.json reuses the last measurement's class means instead of another pass
+// over the training set: the same file, to the bit, as the pass would give.
+TEST(NcClassGeometry, FromAMeasurementsClassMeansEqualsAPassOverTheData) {
+  Generator gen(5);
+  SmallNet model(gen);
+  const auto data = collapse::testing::memory_dataset(
+      40, {1, 2, 3}, 3, [](int64_t i) { return i % 3; },
+      [](int64_t i, int64_t y, int64_t x, int64_t) { return static_cast<float>(std::sin(1.0 + i * 0.7 + y * 3 + x)); });
+  DataLoader train(data, LoaderOptions::evaluation(7));  // several batches, a short last one
+
+  std::shared_ptr<const ClassMeans> means;
+  AnalysisOptions options;
+  options.class_means_out = &means;
+  const CollapseMetrics metrics = analyze_model(model, train, nullptr, options);
+  ASSERT_NE(means, nullptr);
+  EXPECT_EQ(means->num_classes(), 3);
+  EXPECT_EQ(means->dim(), 4);
+  EXPECT_EQ(metrics.num_train, 40);
+
+  const nlohmann::json reused = class_geometry(model, *means);
+  const nlohmann::json passed = class_geometry(model, train, Device::cpu());
+  EXPECT_EQ(reused.dump(), passed.dump());
+  EXPECT_EQ(reused["num_classes"], 3);
+
+  // Means of another shape than the classifier's are refused, not read out of bounds.
+  CollapseAnalyzer other(3, 5);
+  const Eigen::MatrixXd five = Eigen::MatrixXd::Identity(5, 3);
+  const testing::FeatureSet features = testing::features_around(five, testing::uniform_counts(3, 2), 0.0, 1);
+  other.add_means_batch(features.features.data(), features.labels.data(), features.size());
+  other.finish_means();
+  EXPECT_THROW(class_geometry(model, other.class_means()), Error);
 }
 
 }  // namespace
