@@ -12,6 +12,7 @@
 #include "train/trainer.h"
 #include "tests/testing/gradcheck.h"
 #include "tests/testing/memory_dataset.h"
+#include "tests/testing/perceptron_net.h"
 
 using namespace collapse;
 using namespace collapse::testing;
@@ -26,18 +27,6 @@ std::shared_ptr<MemoryDataset> tiny_dataset() {
   });
 }
 
-class TinyNet : public Network {
- public:
-  explicit TinyNet(Generator& gen) : Network("TinyNet") {
-    hidden_ = register_module("hidden", std::make_shared<Linear>(4, 3, gen));
-    fc_ = register_module("fc", std::make_shared<Linear>(3, 2, gen));
-  }
-  Variable forward(const Variable& x) override { return (*fc_)(relu((*hidden_)(flatten(x)))); }
-  Linear& classifier() override { return *fc_; }
-
- private:
-  std::shared_ptr<Linear> hidden_, fc_;
-};
 
 }  // namespace
 
@@ -82,7 +71,7 @@ TEST(WeightNorms, NormsByHand) {
 
 TEST(WeightNorms, AfterAnEpochTheLastStepsGradientsAreStillAttached) {
   Generator gen(42);
-  TinyNet net(gen);
+  PerceptronNet net(4, 3, 2, gen);
   auto data = tiny_dataset();
   DataLoader eval(data, LoaderOptions::evaluation(8));
   nc::CollapseMetrics metrics;

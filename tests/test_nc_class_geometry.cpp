@@ -4,12 +4,12 @@
 
 #include <cmath>
 
-#include "layers/models/network.h"
 #include "nc/class_geometry.h"
 #include "nc/collapse_analyzer.h"
 #include "nc/model_analysis.h"
 #include "test_nc_support.h"
 #include "tests/testing/memory_dataset.h"
+#include "tests/testing/perceptron_net.h"
 
 namespace collapse::nc {
 namespace {
@@ -69,25 +69,11 @@ TEST(NcClassGeometry, HandComputedCosinesAndZeroClassifierRow) {
   EXPECT_EQ(g["classifier_norms"][2].get<double>(), 0.0);
 }
 
-// A two-layer perceptron whose classifier sees 4 features of a 1x2x3 image.
-class SmallNet : public Network {
- public:
-  explicit SmallNet(Generator& gen) : Network("SmallNet") {
-    hidden_ = register_module("hidden", std::make_shared<Linear>(6, 4, gen));
-    fc_ = register_module("fc", std::make_shared<Linear>(4, 3, gen));
-  }
-  Variable forward(const Variable& x) override { return (*fc_)(relu((*hidden_)(flatten(x)))); }
-  Linear& classifier() override { return *fc_; }
-
- private:
-  std::shared_ptr<Linear> hidden_, fc_;
-};
-
 // nc-experiment's final geometry.json reuses the last measurement's class means instead of another pass
 // over the training set: the same file, to the bit, as the pass would give.
 TEST(NcClassGeometry, FromAMeasurementsClassMeansEqualsAPassOverTheData) {
   Generator gen(5);
-  SmallNet model(gen);
+  collapse::testing::PerceptronNet model(6, 4, 3, gen);  // 4 features of a 1x2x3 image, 3 classes
   const auto data = collapse::testing::memory_dataset(
       40, {1, 2, 3}, 3, [](int64_t i) { return i % 3; },
       [](int64_t i, int64_t y, int64_t x, int64_t) { return static_cast<float>(std::sin(1.0 + i * 0.7 + y * 3 + x)); });
