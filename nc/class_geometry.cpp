@@ -57,14 +57,8 @@ nlohmann::json class_geometry(const ClassMeans& means, const Eigen::MatrixXd& cl
           {"max_classifier_cosine_deviation", finite_or_null(w.max_deviation)}};
 }
 
-namespace {
-Tensor classifier_weights_of(Network& model) {
-  return model.classifier().weight.data().to(Device::cpu()).contiguous().to(DType::f32);
-}
-}  // namespace
-
 nlohmann::json class_geometry(Network& model, DataLoader& train, Device device) {
-  const Tensor w = classifier_weights_of(model);
+  const Tensor w = classifier_weights(model);
   ClassMeansAccumulator acc(w.size(0), w.size(1));
   collect_features(model, train, device, [&](const Tensor& h, const Tensor& y, const Tensor&) {
     acc.add_batch(h.data<float>(), y.data<int64_t>(), h.size(0));
@@ -73,7 +67,7 @@ nlohmann::json class_geometry(Network& model, DataLoader& train, Device device) 
 }
 
 nlohmann::json class_geometry(Network& model, const ClassMeans& means) {
-  const Tensor w = classifier_weights_of(model);
+  const Tensor w = classifier_weights(model);
   COLLAPSE_CHECK(w.size(0) == means.num_classes() && w.size(1) == means.dim(), "class_geometry: class means of ",
                  means.num_classes(), " classes in ", means.dim(), " dimensions for a classifier of shape ", w.str());
   return class_geometry(means, classifier_matrix(w.data<float>(), w.size(0), w.size(1)));

@@ -102,7 +102,7 @@ struct CachedPass {
 
 CollapseMetrics analyze_model(Network& model, DataLoader& train, DataLoader* test, const AnalysisOptions& options) {
   Linear& classifier = model.classifier();
-  const Tensor w = classifier.weight.data().to(Device::cpu()).contiguous().to(DType::f32);
+  const Tensor w = classifier_weights(model);
   const int64_t classes = w.size(0), dim = w.size(1);
   CollapseAnalyzer analyzer(classes, dim);
   const bool exporting = !options.export_dir.empty();
@@ -148,6 +148,10 @@ CollapseMetrics analyze_model(Network& model, DataLoader& train, DataLoader* tes
     }
   }
   return analyzer.compute_metrics(w.data<float>(), options.weight_decay_term);
+}
+
+Tensor classifier_weights(Network& model) {
+  return model.classifier().weight.data().to(Device::cpu()).contiguous().to(DType::f32);
 }
 
 double weight_decay_term(Module& model, double weight_decay) {

@@ -41,6 +41,9 @@ void collect_features(Network& model, DataLoader& loader, Device device, const F
 // evaluation loaders (no shuffle, no drop). Leaves the model in the train/eval mode it found.
 CollapseMetrics analyze_model(Network& model, DataLoader& train, DataLoader* test, const AnalysisOptions& options);
 
+// The classifier's weights W [C, p] as the analysis reads them: float32, contiguous, on the CPU.
+Tensor classifier_weights(Network& model);
+
 // ½·λ·Σ‖θ‖² over every parameter: the weight-decay part of the training objective.
 double weight_decay_term(Module& model, double weight_decay);
 

@@ -103,7 +103,7 @@ MseDecomposition MseDecompositionAccumulator::finish(const float* weight, const 
 namespace {
 nlohmann::json mse_decomposition(MeasurementContext& ctx) {
   Linear& classifier = ctx.model.classifier();
-  const Tensor w = classifier.weight.data().to(Device::cpu()).contiguous().to(DType::f32);
+  const Tensor w = classifier_weights(ctx.model);
   Tensor b;
   if (classifier.bias.defined()) b = classifier.bias.data().to(Device::cpu()).contiguous().to(DType::f32);
   MseDecompositionAccumulator acc(w.size(0), w.size(1));

@@ -11,7 +11,7 @@ namespace {
 
 nlohmann::json test_collapse(MeasurementContext& ctx) {
   COLLAPSE_CHECK(ctx.test != nullptr, "test_collapse: the run has no test split");
-  const Tensor w = ctx.model.classifier().weight.data().to(Device::cpu()).contiguous().to(DType::f32);
+  const Tensor w = classifier_weights(ctx.model);
   CollapseAnalyzer analyzer(w.size(0), w.size(1));
   collect_features(ctx.model, *ctx.test, ctx.device, [&](const Tensor& h, const Tensor& y, const Tensor&) {
     analyzer.add_means_batch(h.data<float>(), y.data<int64_t>(), h.size(0));
